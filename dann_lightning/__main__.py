@@ -1,0 +1,4 @@
+from dann_lightning.cli import cli_main
+
+if __name__ == "__main__":
+    cli_main()

@@ -1,0 +1,56 @@
+"""``dann-lightning``: LightningCLI with fit / validate / test / predict.
+
+Without ``--config`` a subcommand runs the built-in experiment, DANN on the two-moons shift
+(``configs/moons.yaml``); with ``--config`` it runs what the file says.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.resources import files
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.cli import LightningCLI
+
+BUILTIN_CONFIG = files("dann_lightning") / "configs" / "moons.yaml"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def with_builtin_config(args: list[str]) -> list[str]:
+    """Insert ``--config <built-in moons config>`` after the subcommand when no config is given."""
+    if not args or args[0] not in SUBCOMMANDS:
+        return args
+    if any(a in ("-c", "--config") or a.startswith("--config=") for a in args[1:]):
+        return args
+    return [args[0], "--config", str(BUILTIN_CONFIG), *args[1:]]
+
+
+def build_cli(args: list[str] | None = None, *, run: bool = True, **cli_kwargs: Any) -> LightningCLI:
+    """The LightningCLI behind ``dann-lightning``.
+
+    ``run=False`` parses and instantiates only (no subcommand in ``args``); ``cli_kwargs`` go to
+    ``LightningCLI`` (e.g. ``save_config_callback=None``).
+    """
+    if args is None:
+        # Rewrite the command line itself: LightningCLI warns when given both argv and args.
+        sys.argv[1:] = with_builtin_config(sys.argv[1:])
+    else:
+        args = with_builtin_config(list(args))
+        if not run and args and args[0] in SUBCOMMANDS:
+            args = args[1:]
+    return LightningCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+        run=run,
+        **cli_kwargs,
+    )
+
+
+def cli_main(args: list[str] | None = None) -> None:
+    """Entry point of the ``dann-lightning`` console script and ``python -m dann_lightning``."""
+    build_cli(args)

@@ -1,0 +1,7 @@
+"""Domain data modules: the generic source/target pairing and the built-in domain shifts."""
+
+from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.data.moons import MoonsDataModule, make_moons_shift
+from dann_lightning.data.transforms import Standardizer
+
+__all__ = ["DomainDataModule", "MoonsDataModule", "Standardizer", "make_moons_shift"]

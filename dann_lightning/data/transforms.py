@@ -1,0 +1,54 @@
+"""Feature standardisation fitted on the source domain only, restorable from a checkpoint."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class Standardizer:
+    """Per-feature ``(x - mean) / std`` with statistics from one fit (the source training split).
+
+    Its ``state_dict`` holds plain tensors, so a data module can keep it in the checkpoint and a
+    resumed or evaluated run scales its data exactly as training did.
+    """
+
+    def __init__(self) -> None:
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.mean is not None
+
+    def fit(self, x: Tensor) -> Standardizer:
+        if len(x) == 0:
+            raise ValueError("cannot fit a Standardizer on an empty tensor")
+        x = x.double()
+        self.mean = x.mean(dim=0)
+        std = x.std(dim=0, correction=0)
+        # A constant feature keeps its values centred instead of dividing by zero.
+        self.std = torch.where(std > 0, std, torch.ones_like(std))
+        return self
+
+    def transform(self, x: Tensor) -> Tensor:
+        if self.mean is None or self.std is None:
+            raise RuntimeError("Standardizer.transform called before fit or load_state_dict")
+        if x.shape[1:] != self.mean.shape:
+            raise ValueError(
+                f"Standardizer was fitted on features of shape {tuple(self.mean.shape)}, got {tuple(x.shape[1:])}"
+            )
+        return ((x.double() - self.mean) / self.std).to(x.dtype)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        if self.mean is None or self.std is None:
+            return {}
+        return {"mean": self.mean.clone(), "std": self.std.clone()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        if not state:
+            return
+        missing = {"mean", "std"} - set(state)
+        if missing:
+            raise KeyError(f"Standardizer state lacks {sorted(missing)}; expected keys 'mean' and 'std'")
+        self.mean, self.std = state["mean"].double(), state["std"].double()

@@ -1,0 +1,103 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dann_lightning import DANNLitModule
+from dann_lightning.cli import BUILTIN_CONFIG, build_cli, with_builtin_config
+from tests.conftest import REPO
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+QUICK = [
+    "--trainer.max_epochs=1",
+    "--trainer.check_val_every_n_epoch=1",
+    "--trainer.limit_train_batches=3",
+    "--trainer.limit_val_batches=2",
+]
+
+
+def quiet(root: Path) -> list[str]:
+    return [f"--trainer.default_root_dir={root}", "--trainer.enable_progress_bar=false"]
+
+
+def test_configs_directory_holds_the_shipped_experiments():
+    names = {path.name for path in CONFIGS}
+    assert {"moons.yaml", "moons_source_only.yaml"} <= names
+
+
+def test_builtin_default_is_configs_moons_yaml():
+    assert Path(str(BUILTIN_CONFIG)).read_text() == (REPO / "configs" / "moons.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit"], ["fit", "--config", str(BUILTIN_CONFIG)]),
+        (["test", "--ckpt_path=x"], ["test", "--config", str(BUILTIN_CONFIG), "--ckpt_path=x"]),
+        (["fit", "--config", "a.yaml"], ["fit", "--config", "a.yaml"]),
+        (["fit", "--config=a.yaml"], ["fit", "--config=a.yaml"]),
+        (["--help"], ["--help"]),
+    ],
+)
+def test_builtin_config_is_used_only_without_a_config(args, expected):
+    assert with_builtin_config(args) == expected
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[path.name for path in CONFIGS])
+def test_every_shipped_config_fits_tests_and_reloads(tmp_path, config):
+    cli = build_cli(["fit", "--config", str(config), *QUICK, *quiet(tmp_path)])
+    checkpoint = cli.trainer.checkpoint_callback.best_model_path
+    assert Path(checkpoint).is_file()
+    assert "val/target_acc" in cli.trainer.callback_metrics
+
+    # Through the CLI alone: the checkpoint holds the network configuration, and loads safely.
+    restored = DANNLitModule.load_from_checkpoint(checkpoint)
+    assert (
+        torch.load(checkpoint, weights_only=True)["hyper_parameters"]["_class_path"] == "dann_lightning.DANNLitModule"
+    )
+    x = torch.randn(16, 2)
+    cli.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), cli.model(x), rtol=0, atol=0)
+
+    tested = build_cli(["test", "--config", str(config), f"--ckpt_path={checkpoint}", *quiet(tmp_path)])
+    assert 0.0 <= tested.trainer.callback_metrics["test/target_acc"] <= 1.0
+
+
+def test_unknown_schedule_name_lists_the_valid_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        build_cli(["fit", "--model.init_args.lambda_schedule=linear", *quiet(tmp_path)])
+    err = capsys.readouterr().err
+    assert "linear" in err and "ganin" in err and "constant" in err
+
+
+def test_console_entry_point_trains_the_builtin_moons_and_logs_to_tensorboard(tmp_path):
+    # One real process: `python -m dann_lightning fit` with nothing but a short run asked for.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dann_lightning",
+            "fit",
+            "--trainer.max_epochs=2",
+            "--trainer.check_val_every_n_epoch=1",
+            "--trainer.limit_val_batches=2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "lightning_logs" / "version_0"
+    assert list((run / "checkpoints").glob("*.ckpt"))
+    assert "MoonsDataModule" in (run / "config.yaml").read_text()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lambda", "train/lr", "val/source_acc", "val/target_acc", "val/domain_acc"} <= scalars
+    lambdas = [event.value for event in events.Scalars("train/lambda")]
+    assert lambdas == sorted(lambdas) and lambdas[-1] > 0.9  # two epochs: the ramp runs to the end

@@ -1,0 +1,130 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from dann_lightning.data import MoonsDataModule, Standardizer, make_moons_shift
+from dann_lightning.data.moons import MOONS_CENTRE, rotate
+from tests.conftest import blobs, make_datamodule
+
+
+def built(**kwargs) -> MoonsDataModule:
+    datamodule = MoonsDataModule(**kwargs)
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    return datamodule
+
+
+def all_tensors(datamodule):
+    names = ("source_train", "source_val", "target_train", "target_val", "target_test")
+    return [t for name in names for t in getattr(datamodule, name).tensors]
+
+
+def test_rotation_turns_about_the_centre_counter_clockwise():
+    point = np.array([[MOONS_CENTRE[0] + 1.0, MOONS_CENTRE[1]]])
+    np.testing.assert_allclose(rotate(point, 90.0), [[MOONS_CENTRE[0], MOONS_CENTRE[1] + 1.0]], atol=1e-12)
+    np.testing.assert_allclose(rotate(np.array([MOONS_CENTRE]), 35.0), [MOONS_CENTRE], atol=1e-12)
+
+
+def test_target_is_the_source_distribution_rotated():
+    shift = make_moons_shift(n_samples=20000, n_val=10, n_test=10, angle=35.0, noise=0.1, seed=0)
+    (x_s, y_s), (x_t, y_t) = shift.source_train, shift.target_train
+    x_t_back = rotate(x_t, -35.0)
+    for label in (0, 1):
+        source_mean = x_s[y_s == label].mean(0)
+        # Independent draws of one distribution once rotated back: class means agree ...
+        np.testing.assert_allclose(x_t_back[y_t == label].mean(0), source_mean, atol=0.02)
+        # ... and as drawn, rotated, they do not.
+        assert np.abs(x_t[y_t == label].mean(0) - source_mean).max() > 0.1
+
+
+def test_same_seed_gives_identical_data_and_another_seed_differs():
+    first, again, other = built(seed=3), built(seed=3), built(seed=4)
+    for a, b in zip(all_tensors(first), all_tensors(again), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(first.source_train.tensors[0], other.source_train.tensors[0])
+
+
+def test_split_sizes_and_unlabelled_target_training_split():
+    datamodule = built(n_samples=300, n_val=40, n_test=70)
+    assert len(datamodule.source_train) == len(datamodule.target_train) == 300
+    assert len(datamodule.source_val) == len(datamodule.target_val) == 40
+    assert len(datamodule.target_test) == 70
+    assert len(datamodule.target_train.tensors) == 1  # features only: nothing to leak
+    assert datamodule.source_train.tensors[1].dtype == torch.long
+
+
+def test_changing_one_split_size_leaves_the_others_unchanged():
+    a, b = make_moons_shift(n_test=100), make_moons_shift(n_test=500)
+    np.testing.assert_array_equal(a.source_train[0], b.source_train[0])
+    np.testing.assert_array_equal(a.target_train[0], b.target_train[0])
+
+
+def test_scaler_is_fitted_on_the_source_training_split_only():
+    datamodule = built()
+    x_s = datamodule.source_train.tensors[0]
+    torch.testing.assert_close(x_s.mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x_s.std(0, correction=0), torch.ones(2), atol=1e-5, rtol=0)
+    raw = make_moons_shift(seed=0).source_train[0]
+    torch.testing.assert_close(datamodule.scaler.mean, torch.as_tensor(raw.mean(0)))
+    torch.testing.assert_close(datamodule.scaler.std, torch.as_tensor(raw.std(0)))
+
+
+def test_scaler_state_restores_the_training_scaling():
+    trained = built(seed=0)
+    evaluated = built(seed=1)  # a different draw would fit different statistics
+    evaluated.load_state_dict(trained.state_dict())
+    raw = torch.as_tensor(make_moons_shift(seed=1).target_test[0], dtype=torch.float32)
+    torch.testing.assert_close(evaluated.target_test.tensors[0], trained.scaler.transform(raw))
+
+
+def test_standardizer_keeps_constant_features_finite():
+    scaler = Standardizer().fit(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
+    torch.testing.assert_close(scaler.transform(torch.tensor([[2.0, 5.0]])), torch.tensor([[0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"fitted on features of shape \(2,\), got \(3,\)"):
+        scaler.transform(torch.zeros(1, 3))
+
+
+def test_training_batches_zip_both_domains_with_full_batches():
+    datamodule = make_datamodule(n=64, batch_size=16, target_train=TensorDataset(torch.randn(100, 2)))
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    batches = list(loader)
+    # max_size_cycle: as many steps as the longer domain has full batches (100 // 16).
+    assert len(batches) == 6
+    for batch, _, _ in batches:
+        x_s, y_s = batch["source"]
+        (x_t,) = batch["target"]
+        assert x_s.shape == (16, 2) and y_s.shape == (16,) and x_t.shape == (16, 2)
+
+
+def test_evaluation_loaders_are_keyed_by_domain():
+    datamodule = make_datamodule(source_val=None)
+    datamodule.setup("fit")
+    assert list(datamodule.val_dataloader()) == ["target"]
+    assert list(datamodule.test_dataloader()) == ["target"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_samples": 0}, "n_samples must be a positive integer, got 0"),
+        ({"noise": -0.1}, "noise must be a finite number >= 0"),
+        ({"angle": math.inf}, "angle must be a finite number of degrees"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ],
+)
+def test_moons_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MoonsDataModule(**kwargs)
+
+
+def test_missing_dataset_for_a_stage_is_named():
+    x, _ = blobs(32)
+    datamodule = make_datamodule(target_test=None)
+    with pytest.raises(ValueError, match="has no target_test dataset, which stage 'test' needs"):
+        datamodule.setup("test")
+    with pytest.raises(ValueError, match=r"source_train must yield \(features, label\) pairs"):
+        make_datamodule(source_train=TensorDataset(x)).setup("fit")
