@@ -35,10 +35,10 @@ def build_cli(args: list[str] | None = None, *, run: bool = True, **cli_kwargs: 
     if args is None:
         # Rewrite the command line itself: LightningCLI warns when given both argv and args.
         sys.argv[1:] = with_builtin_config(sys.argv[1:])
-    else:
+    elif run:
         args = with_builtin_config(list(args))
-        if not run and args and args[0] in SUBCOMMANDS:
-            args = args[1:]
+    else:  # no subcommand: parse as `fit` would
+        args = with_builtin_config(["fit", *args])[1:]
     return LightningCLI(
         L.LightningModule,
         L.LightningDataModule,
@@ -52,5 +52,15 @@ def build_cli(args: list[str] | None = None, *, run: bool = True, **cli_kwargs: 
 
 
 def cli_main(args: list[str] | None = None) -> None:
-    """Entry point of the ``dann-lightning`` console script and ``python -m dann_lightning``."""
+    """Entry point of the ``dann-lightning`` console script and ``python -m dann_lightning``.
+
+    ``dann-lightning analyze CKPT ...`` compares checkpoints (see
+    :mod:`dann_lightning.analysis.report`); every other subcommand is LightningCLI's.
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] == ["analyze"]:
+        from dann_lightning.analysis.report import main
+
+        main(argv[1:])
+        return
     build_cli(args)

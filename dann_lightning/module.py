@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from itertools import chain
+from typing import Any, Literal
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.strategies import ParallelStrategy
 from torch import Tensor, nn
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 from torchmetrics.functional.classification import binary_accuracy
 from typing_extensions import override
 
+from dann_lightning.analysis.scores import SCORES, SelectionScoreName
+from dann_lightning.batch import check_training_batch, unpack_evaluation_batch, unpack_training_batch
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.grl import GradientReversal
-from dann_lightning.progress import training_progress
+from dann_lightning.losses import SOURCE, TARGET, classification_loss, domain_labels, domain_loss
+from dann_lightning.nets import (
+    SOURCE_DOMAIN,
+    TARGET_DOMAIN,
+    has_domain_norm,
+    parameter_groups,
+    scale_learning_rates,
+    set_domain,
+)
+from dann_lightning.progress import total_training_batches, training_progress
 from dann_lightning.schedules import (
     LAMBDA_SCHEDULES,
     LR_SCHEDULES,
@@ -34,8 +49,11 @@ try:  # Set while LightningCLI instantiates a model: the networks then arrive as
 except ImportError:  # pragma: no cover - older Lightning: checkpoints then need the networks passed in
     _given_hyperparameters = None
 
-SOURCE, TARGET = 0.0, 1.0  # domain labels of the discriminator
-_PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer"]
+OptimizationMode = Literal["automatic", "manual"]
+FeaturePass = Literal["joint", "separate"]
+OPTIMIZATION_MODES = ("automatic", "manual")
+FEATURE_PASSES = ("joint", "separate")
+_PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer", "discriminator_optimizer"]
 
 
 class DANNLitModule(L.LightningModule):
@@ -49,23 +67,60 @@ class DANNLitModule(L.LightningModule):
     ``lambda_p = lambda_max * schedule(p)`` with ``p`` the fraction of training batches done.
 
     ``lambda_max=0`` is exactly source-only training of the feature extractor and classifier (the
-    baseline), as long as the networks have no batch statistics that the joint source + target
-    forward pass would share (``BatchNorm``).
+    baseline), as long as the networks have no batch statistics that the target batch would share
+    (``BatchNorm`` with ``feature_pass="joint"``).
+
+    Two ways to optimize:
+
+    - ``"automatic"``: one optimizer over all three networks, one backward pass per batch; the
+      discriminator and the features are updated simultaneously from the same parameters.
+    - ``"manual"``: the discriminator has its own optimizer and LR schedule. Each batch first
+      updates the discriminator ``discriminator_steps`` times on the domain loss of the (fixed)
+      features, then the feature extractor and classifier on classification loss + reversed
+      domain loss against the updated discriminator. ``max_steps`` counts every optimizer step:
+      ``discriminator_steps + 1`` per batch. Gradient clipping is this module's
+      ``gradient_clip_val``, not the Trainer's.
+
+    With ``discriminator_steps=1`` and the same optimizer settings the two modes give the same
+    discriminator update at every step; the feature extractor and classifier updates differ only
+    through the domain gradient, which manual mode takes against the already updated discriminator.
+    With ``lambda_max=0`` they coincide exactly.
 
     Args:
         feature_extractor: maps inputs to features.
         classifier: maps features to ``num_classes`` logits.
         discriminator: maps features to one logit per sample, shape ``(N,)`` or ``(N, 1)``.
         num_classes: number of classes.
-        optimizer: builds the optimizer from the parameters of all three networks
-            (default: Adam, learning rate 1e-3).
+        optimizer: builds the optimizer from parameters (default: Adam, learning rate 1e-3). In
+            automatic mode it receives all parameters; in manual mode those of the feature extractor
+            and classifier.
         lambda_max: final weight of the adversarial gradient; 0 trains source-only.
         lambda_schedule: ``"ganin"`` (the paper's ramp from 0 to ``lambda_max``) or ``"constant"``.
         gamma: steepness of the ``"ganin"`` ramp.
         lr_schedule: ``"ganin"`` (``lr_0 / (1 + lr_alpha p) ** lr_beta``), ``"cosine"`` or
-            ``"constant"``, stepped every optimizer step.
+            ``"constant"``, stepped every optimizer step (every batch in manual mode).
         lr_alpha: ``alpha`` of the ``"ganin"`` LR annealing.
         lr_beta: ``beta`` of the ``"ganin"`` LR annealing.
+        optimization: ``"automatic"`` or ``"manual"``.
+        discriminator_optimizer: manual mode only: builds the discriminator's optimizer (default:
+            ``optimizer``).
+        discriminator_steps: manual mode only: discriminator updates per batch.
+        gradient_clip_val: manual mode only: clip gradients of each optimizer to this value.
+        gradient_clip_algorithm: ``"norm"`` or ``"value"``, with ``gradient_clip_val``.
+        feature_pass: ``"joint"`` runs the feature extractor once on source and target together;
+            ``"separate"`` runs it on each domain's batch alone, so that normalisation layers
+            (``BatchNorm``) use per-domain batch statistics. ``DomainBatchNorm`` layers
+            (:mod:`dann_lightning.nets`) in the feature extractor are switched to each batch's domain
+            (and need ``"separate"``): per-domain running statistics too; validation uses each
+            domain's own, and the model otherwise stays on the target's.
+        compile: ``torch.compile`` the three networks in place (``True``, or a dict of
+            ``torch.compile`` arguments). The state dict keeps its keys; changing lambda does not
+            recompile, because the reversal layer sits outside the compiled networks.
+        selection_scores: unsupervised model-selection scores logged at validation as
+            ``val/<name>``, computed without target labels (see
+            :mod:`dann_lightning.analysis.scores`): ``"entropy"`` (lower is better), ``"im"``,
+            ``"snd"`` (higher is better), ``"dev"`` (lower is better; needs labelled source
+            validation data).
     """
 
     def __init__(
@@ -82,6 +137,14 @@ class DANNLitModule(L.LightningModule):
         lr_schedule: LRScheduleName = "ganin",
         lr_alpha: float = 10.0,
         lr_beta: float = 0.75,
+        optimization: OptimizationMode = "automatic",
+        discriminator_optimizer: OptimizerCallable | None = None,
+        discriminator_steps: int = 1,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: Literal["norm", "value"] = "norm",
+        feature_pass: FeaturePass = "joint",
+        compile: bool | dict[str, Any] = False,
+        selection_scores: Sequence[SelectionScoreName] = ("entropy", "im", "snd", "dev"),
     ) -> None:
         super().__init__()
         for name, net in [
@@ -99,17 +162,44 @@ class DANNLitModule(L.LightningModule):
         _check_real("lr_beta", lr_beta, minimum=0.0)
         check_schedule_name(LAMBDA_SCHEDULES, lambda_schedule, "lambda_schedule")
         check_schedule_name(LR_SCHEDULES, lr_schedule, "lr_schedule")
-        if not callable(optimizer):
-            raise TypeError(f"optimizer must be a callable taking parameters, got {type(optimizer).__name__}")
+        _check_choice("optimization", optimization, OPTIMIZATION_MODES)
+        _check_choice("feature_pass", feature_pass, FEATURE_PASSES)
+        if feature_pass == "joint" and has_domain_norm(feature_extractor):
+            raise ValueError(
+                "feature_extractor has DomainBatchNorm layers, which need one pass per domain: "
+                "set feature_pass='separate' (got 'joint')"
+            )
+        _check_choice("gradient_clip_algorithm", gradient_clip_algorithm, ("norm", "value"))
+        for score in selection_scores:
+            _check_choice("selection score", score, tuple(SCORES))
+        for name, factory in [("optimizer", optimizer), ("discriminator_optimizer", discriminator_optimizer)]:
+            if factory is not None and not callable(factory):
+                raise TypeError(f"{name} must be a callable taking parameters, got {type(factory).__name__}")
+        if isinstance(discriminator_steps, bool) or not isinstance(discriminator_steps, int) or discriminator_steps < 1:
+            raise ValueError(f"discriminator_steps must be an integer >= 1, got {discriminator_steps!r}")
+        if gradient_clip_val is not None:
+            _check_real("gradient_clip_val", gradient_clip_val, minimum=0.0, strict=True)
+        if optimization == "automatic":
+            manual_only = {
+                "discriminator_optimizer": discriminator_optimizer is not None,
+                "discriminator_steps": discriminator_steps != 1,
+                "gradient_clip_val": gradient_clip_val is not None,
+            }
+            for name, given in manual_only.items():
+                if given:
+                    hint = " (use Trainer(gradient_clip_val=...))" if name == "gradient_clip_val" else ""
+                    raise ValueError(f"{name} applies to optimization='manual' only; got it with 'automatic'{hint}")
 
         from_cli = _given_hyperparameters is not None and _given_hyperparameters.get() is not None
         self.save_hyperparameters(ignore=[] if from_cli else _PYTHON_OBJECT_ARGS)
+        self.automatic_optimization = optimization == "automatic"
 
         self.feature_extractor = feature_extractor
         self.classifier = classifier
         self.discriminator = discriminator
         self.grl = GradientReversal(coeff=0.0)
         self.optimizer_factory = optimizer
+        self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
         self.num_classes = num_classes
 
         self.val_domain_acc = BinaryAccuracy()
@@ -120,7 +210,11 @@ class DANNLitModule(L.LightningModule):
                 for domain in ("source", "target")
             }
         )
+        self.selection_scores = nn.ModuleDict(
+            {name: SCORES[name](num_classes) if name == "im" else SCORES[name]() for name in selection_scores}
+        )
         self._first_batch_checked = False
+        self._compiled = False
 
     @override
     def forward(self, x: Tensor) -> Tensor:
@@ -130,9 +224,37 @@ class DANNLitModule(L.LightningModule):
     def current_lambda(self) -> float:
         """``lambda_p`` for the current training batch."""
         hp = self.hparams
-        return hp.lambda_max * lambda_factor(hp.lambda_schedule, training_progress(self.trainer), gamma=hp.gamma)
+        p = training_progress(self.trainer, self._optimizer_steps_per_batch())
+        return hp.lambda_max * lambda_factor(hp.lambda_schedule, p, gamma=hp.gamma)
 
-    # ------------------------------------------------------------------ training
+    # ------------------------------------------------------------------ set-up
+
+    @override
+    def configure_callbacks(self) -> list[L.Callback]:
+        # The first hook Lightning calls once the model is attached, before it validates the Trainer
+        # itself: the place to say which option of this module to use instead.
+        trainer = self.trainer
+        if not self.automatic_optimization:
+            if trainer.gradient_clip_val:
+                raise ValueError(
+                    f"Trainer(gradient_clip_val={trainer.gradient_clip_val}) is not applied with "
+                    "optimization='manual'; set DANNLitModule(gradient_clip_val=..., gradient_clip_algorithm=...) "
+                    "instead and leave the Trainer's unset"
+                )
+            if trainer.accumulate_grad_batches != 1:
+                raise ValueError(
+                    f"Trainer(accumulate_grad_batches={trainer.accumulate_grad_batches}) is not supported with "
+                    "optimization='manual'; use optimization='automatic' or a larger batch_size"
+                )
+        return []
+
+    @override
+    def setup(self, stage: str) -> None:
+        options = self.hparams.compile
+        if options and not self._compiled:
+            for net in (self.feature_extractor, self.classifier, self.discriminator):
+                net.compile(**(options if isinstance(options, dict) else {}))
+            self._compiled = True
 
     @override
     def on_fit_start(self) -> None:
@@ -141,21 +263,24 @@ class DANNLitModule(L.LightningModule):
         if isinstance(datamodule, DomainDataModule):
             datamodule.check_labels(self.num_classes)
 
+    # ------------------------------------------------------------------ training
+
     @override
-    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
-        x_s, y_s, x_t = _unpack_training_batch(batch)
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:
+        x_s, y_s, x_t = unpack_training_batch(batch)
         if not self._first_batch_checked:
-            self._check_training_batch(x_s, y_s, x_t)
+            check_training_batch(x_s, y_s, x_t, self.num_classes)
+            self._first_batch_checked = True
         self.grl.coeff = lambda_p = self.current_lambda()
+        features = self._features(x_s, x_t)
+        labels = domain_labels(len(x_s), len(x_t), device=features.device)
+        if not self.automatic_optimization:
+            self._update_discriminator(features.detach(), labels)
 
-        features = self.feature_extractor(torch.cat([x_s, x_t]))
-        class_logits = self._class_logits(features[: len(x_s)])
+        cls_loss = classification_loss(self._class_logits(features[: len(x_s)]), y_s)
         domain_logits = self._domain_logits(self.grl(features))
-        domain_labels = _domain_labels(len(x_s), len(x_t), device=domain_logits.device)
-
-        cls_loss = F.cross_entropy(class_logits.float(), y_s)
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logits.float(), domain_labels)
-        loss = cls_loss + domain_loss
+        adversarial_loss = domain_loss(domain_logits, labels)
+        loss = cls_loss + adversarial_loss
 
         if self.trainer._logger_connector.should_update_logs:
             self._log_training_step(
@@ -163,10 +288,53 @@ class DANNLitModule(L.LightningModule):
                 lambda_p=lambda_p,
                 loss=loss,
                 cls_loss=cls_loss,
-                domain_loss=domain_loss,
-                domain_acc=binary_accuracy(domain_logits.detach(), domain_labels),
+                domain_loss=adversarial_loss,
+                domain_acc=binary_accuracy(domain_logits.detach(), labels),
             )
-        return loss
+        if self.automatic_optimization:
+            return loss
+        main_optimizer, _ = self.optimizers()
+        main_optimizer.zero_grad()
+        self.manual_backward(loss)
+        self._clip_and_step(main_optimizer)
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+        return None
+
+    def _features(self, x_s: Tensor, x_t: Tensor) -> Tensor:
+        if self.hparams.feature_pass == "separate":
+            set_domain(self.feature_extractor, SOURCE_DOMAIN)  # DomainBatchNorm layers, if any
+            source = self.feature_extractor(x_s)
+            set_domain(self.feature_extractor, TARGET_DOMAIN)
+            return torch.cat([source, self.feature_extractor(x_t)])
+        return self.feature_extractor(torch.cat([x_s, x_t]))
+
+    def _update_discriminator(self, features: Tensor, labels: Tensor) -> None:
+        """Manual mode: ``discriminator_steps`` updates of the discriminator on fixed features."""
+        _, optimizer = self.optimizers()
+        strategy = self.trainer.strategy
+        for _ in range(self.hparams.discriminator_steps):
+            # This backward pass reaches the discriminator only, while DDP expects every parameter
+            # in a synchronised backward: it runs unsynchronised, and the discriminator's gradients
+            # are averaged across processes below, as DDP would have done.
+            blocked = strategy.block_backward_sync() if isinstance(strategy, ParallelStrategy) else nullcontext()
+            with blocked:
+                optimizer.zero_grad()
+                self.manual_backward(domain_loss(self._domain_logits(features), labels))
+            if self.trainer.world_size > 1:
+                for param in self.discriminator.parameters():
+                    if param.grad is not None:
+                        param.grad = strategy.reduce(param.grad, reduce_op="mean")
+            self._clip_and_step(optimizer)
+
+    def _clip_and_step(self, optimizer: Optimizer) -> None:
+        if self.hparams.gradient_clip_val is not None:
+            self.clip_gradients(
+                optimizer,
+                gradient_clip_val=self.hparams.gradient_clip_val,
+                gradient_clip_algorithm=self.hparams.gradient_clip_algorithm,
+            )
+        optimizer.step()
 
     def _log_training_step(self, batch_size: int, lambda_p: float, **values: Tensor) -> None:
         # Called only on the steps the Trainer writes (every `log_every_n_steps`), as Lightning's
@@ -175,16 +343,6 @@ class DANNLitModule(L.LightningModule):
             self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=batch_size)
         self.log("train/lambda", lambda_p, batch_size=batch_size)
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=batch_size)
-
-    def _check_training_batch(self, x_s: Tensor, y_s: Tensor, x_t: Tensor) -> None:
-        """Checks that need a host-device sync: run on the first batch of a fit only."""
-        if x_s.shape[1:] != x_t.shape[1:]:
-            raise ValueError(
-                f"source and target features must share one shape: source batch has shape {tuple(x_s.shape)}, "
-                f"target batch has shape {tuple(x_t.shape)}"
-            )
-        _check_labels(y_s, self.num_classes, "source")
-        self._first_batch_checked = True
 
     def _class_logits(self, features: Tensor) -> Tensor:
         logits = self.classifier(features)
@@ -208,12 +366,12 @@ class DANNLitModule(L.LightningModule):
     # ------------------------------------------------------------------ evaluation
 
     @override
-    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluation_step("val", batch, dataloader_idx)
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        return self._evaluation_step("val", batch, dataloader_idx)
 
     @override
-    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluation_step("test", batch, dataloader_idx)
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        return self._evaluation_step("test", batch, dataloader_idx)
 
     @override
     def on_validation_epoch_end(self) -> None:
@@ -225,19 +383,36 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        x, _ = _unpack_evaluation_batch(batch)
+        x, _ = unpack_evaluation_batch(batch)
         return self(x)
 
-    def _evaluation_step(self, stage: str, batch: Any, dataloader_idx: int) -> None:
+    def _evaluation_step(self, stage: str, batch: Any, dataloader_idx: int) -> dict[str, Any]:
         domain = self._evaluation_domain(stage, dataloader_idx)
-        x, y = _unpack_evaluation_batch(batch)
+        x, y = unpack_evaluation_batch(batch)
+        set_domain(self.feature_extractor, SOURCE_DOMAIN if domain == "source" else TARGET_DOMAIN)
         features = self.feature_extractor(x)
+        set_domain(self.feature_extractor, TARGET_DOMAIN)  # the deployed model runs on the target
+        logits = self._class_logits(features)
         if y is not None:
-            self.class_acc[f"{stage}_{domain}"].update(self._class_logits(features), y)
+            self.class_acc[f"{stage}_{domain}"].update(logits, y)
         if stage == "val":
             domain_logits = self._domain_logits(features)
             label = SOURCE if domain == "source" else TARGET
             self.val_domain_acc.update(domain_logits, torch.full_like(domain_logits, label))
+            self._update_selection_scores(domain, features, logits, y)
+        # For callbacks (embedding plots, proxy A-distance): what the step computed anyway.
+        return {"domain": domain, "features": features, "logits": logits, "labels": y}
+
+    def _update_selection_scores(self, domain: str, features: Tensor, logits: Tensor, labels: Tensor | None) -> None:
+        scores = self.selection_scores
+        if domain == "target":
+            for name in ("entropy", "im", "snd"):
+                if name in scores:
+                    scores[name].update(logits)
+            if "dev" in scores:
+                scores["dev"].update(features)
+        elif "dev" in scores and labels is not None:
+            scores["dev"].update(features, losses=F.cross_entropy(logits.float(), labels, reduction="none"))
 
     def _evaluation_domain(self, stage: str, dataloader_idx: int) -> str:
         """Which domain an evaluation loader holds: its key in a dict of loaders, else by position
@@ -261,17 +436,40 @@ class DANNLitModule(L.LightningModule):
         }
         if stage == "val":
             metrics["val/domain_acc"] = self.val_domain_acc
+            metrics.update({f"val/{name}": score for name, score in self.selection_scores.items()})
+            if "dev" in self.selection_scores and not self.selection_scores["dev"].has_both_domains:
+                metrics.pop("val/dev")  # no labelled source validation data
+                self.selection_scores["dev"].reset()
         for name, metric in metrics.items():
-            if metric.update_called:
-                self.log(name, metric.compute())
-            metric.reset()
+            if metric.update_called:  # logged as the Metric: reduced across processes, then reset
+                self.log(name, metric)
 
     # ------------------------------------------------------------------ optimization
 
     @override
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(self.parameters())
-        total_steps = self.trainer.estimated_stepping_batches
+    def configure_optimizers(self) -> Any:
+        stepping_batches = self.trainer.estimated_stepping_batches  # also sets up the training data
+        if self.automatic_optimization:
+            groups = parameter_groups(self.feature_extractor, self.classifier, self.discriminator)
+            optimizer = self.optimizer_factory(groups or self.parameters())
+            scale_learning_rates(optimizer)  # e.g. 0.1x for a pretrained backbone
+            scheduler = self._lr_scheduler(optimizer, total_steps=stepping_batches)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        main_groups = parameter_groups(self.feature_extractor, self.classifier)
+        main = self.optimizer_factory(
+            main_groups or chain(self.feature_extractor.parameters(), self.classifier.parameters())
+        )
+        discriminator = self.discriminator_optimizer_factory(
+            parameter_groups(self.discriminator) or self.discriminator.parameters()
+        )
+        for optimizer in (main, discriminator):
+            scale_learning_rates(optimizer)
+        # Manual mode steps both schedulers once per batch.
+        total_batches = total_training_batches(self.trainer, self._optimizer_steps_per_batch())
+        schedulers = [self._lr_scheduler(opt, total_steps=total_batches) for opt in (main, discriminator)]
+        return [main, discriminator], schedulers
+
+    def _lr_scheduler(self, optimizer: Optimizer, total_steps: float) -> LambdaLR:
         if not math.isfinite(total_steps):
             raise ValueError("the learning-rate schedule needs a finite training length: set max_epochs or max_steps")
         schedule, alpha, beta = self.hparams.lr_schedule, self.hparams.lr_alpha, self.hparams.lr_beta
@@ -279,45 +477,12 @@ class DANNLitModule(L.LightningModule):
         def factor(step: int) -> float:
             return lr_factor(schedule, min(step / max(total_steps, 1), 1.0), alpha=alpha, beta=beta)
 
-        scheduler = LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return LambdaLR(optimizer, factor)
 
-
-def _unpack_training_batch(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
-    if not isinstance(batch, Mapping) or "source" not in batch or "target" not in batch:
-        raise ValueError(
-            "a training batch must be a dict {'source': (x_s, y_s), 'target': x_t}, "
-            f"got {type(batch).__name__} with keys {list(batch) if isinstance(batch, Mapping) else 'n/a'}"
-        )
-    source, target = batch["source"], batch["target"]
-    if not isinstance(source, (tuple, list)) or len(source) != 2:
-        raise ValueError("the 'source' entry of a training batch must be (x_s, y_s)")
-    # Target labels, if the dataset yields them, are dropped here: never trained on.
-    x_t = target if isinstance(target, Tensor) else target[0]
-    return source[0], source[1], x_t
-
-
-def _unpack_evaluation_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
-    if isinstance(batch, Tensor):
-        return batch, None
-    if len(batch) == 1:
-        return batch[0], None
-    return batch[0], batch[1]
-
-
-def _domain_labels(n_source: int, n_target: int, device: torch.device) -> Tensor:
-    return torch.cat([torch.full((n_source,), SOURCE, device=device), torch.full((n_target,), TARGET, device=device)])
-
-
-def _check_labels(labels: Tensor, num_classes: int, domain: str) -> None:
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{domain} labels must be integer class indices, got dtype {labels.dtype}")
-    if labels.ndim != 1:
-        raise ValueError(f"{domain} labels must have shape (batch,), got {tuple(labels.shape)}")
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= num_classes:
-        bad = low if low < 0 else high
-        raise ValueError(f"{domain} label {bad} lies outside [0, num_classes={num_classes})")
+    def _optimizer_steps_per_batch(self) -> float:
+        if self.automatic_optimization:
+            return 1.0 / self.trainer.accumulate_grad_batches
+        return float(self.hparams.discriminator_steps + 1)
 
 
 def _check_real(name: str, value: float, *, minimum: float, strict: bool = False) -> None:
@@ -325,3 +490,8 @@ def _check_real(name: str, value: float, *, minimum: float, strict: bool = False
     if not ok or value < minimum or (strict and value == minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")

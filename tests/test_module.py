@@ -11,6 +11,7 @@ from tests.conftest import blobs, make_datamodule, make_module, make_trainer, ti
 
 TRAIN_NAMES = {"train/loss", "train/cls_loss", "train/domain_loss", "train/lambda", "train/lr", "train/domain_acc"}
 VAL_NAMES = {"val/source_acc", "val/target_acc", "val/domain_acc"}
+SELECTION_NAMES = {"val/entropy", "val/im", "val/snd", "val/dev"}
 
 
 class CaptureGradients(L.Callback):
@@ -138,7 +139,7 @@ def test_logs_exactly_the_documented_metric_names(tmp_path):
     trainer = make_trainer(tmp_path, max_epochs=1, log_every_n_steps=1)
     datamodule = make_datamodule()
     trainer.fit(module, datamodule)
-    assert set(trainer.callback_metrics) == TRAIN_NAMES | VAL_NAMES
+    assert set(trainer.callback_metrics) == TRAIN_NAMES | VAL_NAMES | SELECTION_NAMES
     trainer.test(module, datamodule)
     assert set(trainer.callback_metrics) == {"test/target_acc"}
 

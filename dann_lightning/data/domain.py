@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
 # Which datasets each Trainer stage reads; the first group is required, the second optional.
 _STAGE_DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -46,6 +48,12 @@ class DomainDataModule(L.LightningDataModule):
         batch_size: samples per domain per step (a step sees ``2 * batch_size`` samples).
         num_workers: DataLoader worker processes per loader.
         pin_memory: pin host memory for faster transfer to a GPU.
+        shuffle_seed: seed of the shuffling; default: the seed given to ``seed_everything``
+            (``PL_GLOBAL_SEED``), else 0.
+
+    The training order is a function of ``(shuffle_seed, epoch, domain)`` only, so a run resumed
+    from an epoch-end checkpoint sees the batches the uninterrupted run would have seen. Under DDP
+    evaluation loaders shard without padding, so each validation sample counts exactly once.
     """
 
     def __init__(
@@ -59,6 +67,7 @@ class DomainDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
+        shuffle_seed: int | None = None,
     ) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -73,6 +82,7 @@ class DomainDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.shuffle_seed = shuffle_seed
 
     def setup(self, stage: str) -> None:
         """Check the datasets the stage needs. Subclasses build their datasets, then call this."""
@@ -126,29 +136,52 @@ class DomainDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> CombinedLoader:
         loaders = {
-            "source": self._loader(self.source_train, train=True),
-            "target": self._loader(self.target_train, train=True),
+            domain: self._loader(dataset, sampler=self._training_sampler(dataset, stream), drop_last=True)
+            for stream, (domain, dataset) in enumerate([("source", self.source_train), ("target", self.target_train)])
         }
         return CombinedLoader(loaders, mode="max_size_cycle")
 
     def val_dataloader(self) -> dict[str, DataLoader]:
-        return self._eval_loaders(source=self.source_val, target=self.target_val)
+        return self._evaluation_loaders(source=self.source_val, target=self.target_val)
 
     def test_dataloader(self) -> dict[str, DataLoader]:
-        return self._eval_loaders(target=self.target_test)
+        return self._evaluation_loaders(target=self.target_test)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.target_test, train=False)
+        return self._loader(self.target_test, sampler=self._evaluation_sampler(self.target_test))
 
-    def _eval_loaders(self, **datasets: Dataset | None) -> dict[str, DataLoader]:
-        return {domain: self._loader(ds, train=False) for domain, ds in datasets.items() if ds is not None}
+    def _evaluation_loaders(self, **datasets: Dataset | None) -> dict[str, DataLoader]:
+        return {
+            domain: self._loader(dataset, sampler=self._evaluation_sampler(dataset))
+            for domain, dataset in datasets.items()
+            if dataset is not None
+        }
 
-    def _loader(self, dataset: Dataset, *, train: bool) -> DataLoader:
+    def _training_sampler(self, dataset: Dataset, stream: int) -> DistributedSampler:
+        # A DistributedSampler also on one device: its order depends on (seed, epoch) only, and the
+        # Trainer leaves it in place under DDP. Each domain gets its own seed, so that the pairing
+        # of source and target samples in a batch changes from epoch to epoch.
+        seed = self.shuffle_seed if self.shuffle_seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        world_size, rank = self._world()
+        return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed + stream * 7919)
+
+    def _evaluation_sampler(self, dataset: Dataset) -> Sampler | None:
+        world_size, rank = self._world()
+        if world_size == 1:
+            return None
+        return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
+
+    def _world(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 1, 0
+        return self.trainer.world_size, self.trainer.global_rank
+
+    def _loader(self, dataset: Dataset, *, sampler: Sampler | None, drop_last: bool = False) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train,
+            sampler=sampler,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
