@@ -1,0 +1,204 @@
+"""`dann-lightning analyze`: compare checkpoints on what can and cannot be seen without target labels.
+
+For each checkpoint: accuracy per domain (an oracle where target labels exist), the proxy
+A-distance of the features, an embedding plot, and the unsupervised selection scores.
+
+    dann-lightning analyze source_only.ckpt dann.ckpt --out analysis/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from dann_lightning.analysis.embedding import embedding_figure
+from dann_lightning.analysis.pad import proxy_a_distance
+from dann_lightning.analysis.scores import (
+    DeepEmbeddedValidation,
+    InformationMaximization,
+    PredictionEntropy,
+    SoftNeighborhoodDensity,
+)
+from dann_lightning.batch import unpack_evaluation_batch
+
+COLUMNS = [
+    ("source_val_acc", "source val acc"),
+    ("target_val_acc", "target val acc (oracle)"),
+    ("target_test_acc", "target test acc (oracle)"),
+    ("pad", "PAD (lower: aligned)"),
+    ("entropy", "entropy (lower)"),
+    ("im", "IM (higher)"),
+    ("snd", "SND (higher)"),
+    ("dev", "DEV (lower)"),
+]
+
+
+@torch.no_grad()
+def collect(model: L.LightningModule, loader: DataLoader) -> dict[str, Tensor | None]:
+    """Features, logits and labels (``None`` without labels) of a whole loader, in eval mode."""
+    features, logits, labels = [], [], []
+    for batch in loader:
+        x, y = unpack_evaluation_batch(batch)
+        f = model.feature_extractor(x.to(model.device))
+        features.append(f.flatten(1).float().cpu())
+        logits.append(model.classifier(f).float().cpu())
+        labels.append(None if y is None else y.cpu())
+    has_labels = all(y is not None for y in labels)
+    return {
+        "features": torch.cat(features),
+        "logits": torch.cat(logits),
+        "labels": torch.cat(labels) if has_labels else None,
+    }
+
+
+def analyze_model(
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    *,
+    max_samples: int = 1000,
+    pad_classifier: str = "svm",
+    embedding: str | None = "pca",
+    embedding_path: Path | None = None,
+    title: str = "",
+) -> dict[str, Any]:
+    """All the numbers of one model on one data module's validation and test data."""
+    model.eval()
+    datamodule.setup("validate")
+    datamodule.setup("test")
+    val, test = _by_domain(datamodule.val_dataloader(), "val"), _by_domain(datamodule.test_dataloader(), "test")
+    if "source" not in val or "target" not in val:
+        raise ValueError(f"{type(datamodule).__name__} needs source and target validation data to be analysed")
+    data = {"source_val": collect(model, val["source"]), "target_val": collect(model, val["target"])}
+    if "target" in test:
+        data["target_test"] = collect(model, test["target"])
+
+    result: dict[str, Any] = {name: _accuracy(d) for name, d in [(f"{k}_acc", v) for k, v in data.items()]}
+    source, target = data["source_val"], data["target_val"]
+    result["pad"] = proxy_a_distance(
+        source["features"], target["features"], classifier=pad_classifier, max_samples=max_samples
+    )
+    result.update(_selection_scores(source, target, max_samples))
+    if embedding and embedding_path is not None:
+        figure = embedding_figure(
+            source["features"][:max_samples],
+            target["features"][:max_samples],
+            None if source["labels"] is None else source["labels"][:max_samples],
+            None if target["labels"] is None else target["labels"][:max_samples],
+            method=embedding,
+            title=title,
+        )
+        figure.savefig(embedding_path)
+        result["embedding"] = str(embedding_path)
+    return result
+
+
+def analyze_checkpoints(paths: Sequence[str | Path], out_dir: str | Path, **options: Any) -> list[dict[str, Any]]:
+    """``analyze_model`` for checkpoints written by ``dann-lightning fit``; writes the report files."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, path in enumerate(paths):
+        path = Path(path)
+        model, datamodule = load_run(path)
+        name = f"{index}_{path.parent.parent.name}_{path.stem}" if path.parent.name == "checkpoints" else path.stem
+        row = {"checkpoint": str(path)}
+        row.update(
+            analyze_model(model, datamodule, embedding_path=out / f"{name}_embedding.png", title=name, **options)
+        )
+        rows.append(row)
+    (out / "summary.json").write_text(json.dumps(rows, indent=2))
+    (out / "summary.md").write_text(markdown_table(rows))
+    return rows
+
+
+def load_run(path: Path) -> tuple[L.LightningModule, L.LightningDataModule]:
+    """The model and data module of a checkpoint written through the CLI (which stores both configs)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    for key, what in [("hyper_parameters", "model"), ("datamodule_hyper_parameters", "data module")]:
+        if "_instantiator" not in checkpoint.get(key, {}):
+            raise ValueError(
+                f"{path} does not hold the {what} configuration (it was not written by `dann-lightning fit`); "
+                "load the model in Python and call dann_lightning.analysis.report.analyze_model(model, datamodule)"
+            )
+    return L.LightningModule.load_from_checkpoint(path, map_location="cpu"), L.LightningDataModule.load_from_checkpoint(
+        path
+    )
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    present = [(key, title) for key, title in COLUMNS if any(key in row for row in rows)]
+    lines = ["| checkpoint | " + " | ".join(title for _, title in present) + " |", "|---" * (len(present) + 1) + "|"]
+    for row in rows:
+        cells = [_format(row.get(key)) for key, _ in present]
+        lines.append(f"| {row['checkpoint']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dann-lightning analyze", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", help="checkpoints written by `dann-lightning fit`")
+    parser.add_argument("--out", default="analysis", help="folder for summary.md, summary.json and the plots")
+    parser.add_argument("--max-samples", type=int, default=1000, help="samples per domain for PAD and plots")
+    parser.add_argument("--pad-classifier", choices=["svm", "logistic"], default="svm")
+    parser.add_argument("--embedding", choices=["pca", "tsne"], default="tsne")
+    args = parser.parse_args(argv)
+    rows = analyze_checkpoints(
+        args.checkpoints,
+        args.out,
+        max_samples=args.max_samples,
+        pad_classifier=args.pad_classifier,
+        embedding=args.embedding,
+    )
+    print(markdown_table(rows))
+    print(f"written to {Path(args.out).resolve()}")
+
+
+def _by_domain(loaders: Any, stage: str) -> dict[str, DataLoader]:
+    if isinstance(loaders, Mapping):
+        return dict(loaders)
+    order = ("source", "target") if stage == "val" else ("target",)
+    loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+    return dict(zip(order, loaders, strict=False))
+
+
+def _accuracy(data: Mapping[str, Tensor | None]) -> float | None:
+    if data["labels"] is None:
+        return None
+    return (data["logits"].argmax(dim=1) == data["labels"]).float().mean().item()
+
+
+def _selection_scores(source: Mapping[str, Any], target: Mapping[str, Any], max_samples: int) -> dict[str, float]:
+    num_classes = target["logits"].shape[1]
+    scores = {
+        "entropy": PredictionEntropy(),
+        "im": InformationMaximization(num_classes),
+        "snd": SoftNeighborhoodDensity(max_samples=max_samples),
+    }
+    for metric in scores.values():
+        metric.update(target["logits"])
+    result = {name: metric.compute().item() for name, metric in scores.items()}
+    if source["labels"] is not None:
+        dev = DeepEmbeddedValidation(max_samples=max_samples)
+        dev.update(source["features"], losses=F.cross_entropy(source["logits"], source["labels"], reduction="none"))
+        dev.update(target["features"])
+        result["dev"] = dev.compute().item()
+    return result
+
+
+def _format(value: Any) -> str:
+    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+if __name__ == "__main__":
+    main()
