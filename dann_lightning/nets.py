@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -115,3 +117,366 @@ class DomainDiscriminator(MLP):
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x).squeeze(-1)
+
+
+# ---------------------------------------------------------------------- normalisation
+
+NORMS = ("none", "batch", "domain")
+SOURCE_DOMAIN, TARGET_DOMAIN = 0, 1
+
+
+class DomainBatchNorm(nn.Module):
+    """Domain-specific batch normalisation (DSBN, Chang et al., CVPR 2019): one ``BatchNorm`` per
+    domain, each with its own affine parameters and running statistics.
+
+    :class:`~dann_lightning.DANNLitModule` switches every ``DomainBatchNorm`` of the feature extractor
+    to the domain of the batch it passes (source or target; this needs ``feature_pass="separate"``),
+    evaluates each validation loader with its own domain's statistics, and leaves them on the target
+    otherwise: the deployed model normalises with target statistics. Other code switches them with
+    :func:`set_domain`.
+
+    Args:
+        num_features: channels (``C`` of ``(N, C, ...)``).
+        dims: 1 for ``(N, C)`` or ``(N, C, L)`` inputs (``BatchNorm1d``), 2 for images (``BatchNorm2d``).
+        num_domains: how many domains (0 = source, 1 = target).
+
+    Example:
+        >>> import torch
+        >>> norm = DomainBatchNorm(4)
+        >>> _ = norm.train()(torch.randn(8, 4, 5, 5) + 3)  # the target's statistics move ...
+        >>> norm.norms[TARGET_DOMAIN].running_mean.mean() > 0.2, norm.norms[SOURCE_DOMAIN].running_mean.abs().max() == 0
+        (tensor(True), tensor(True))
+    """
+
+    def __init__(self, num_features: int, dims: int = 2, num_domains: int = 2) -> None:
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"DomainBatchNorm dims must be 1 or 2, got {dims!r}")
+        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        self.norms = nn.ModuleList(norm(num_features) for _ in range(num_domains))
+        self.domain = TARGET_DOMAIN
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norms[self.domain](x)
+
+
+def set_domain(module: nn.Module, domain: int) -> None:
+    """Switch every :class:`DomainBatchNorm` inside ``module`` to ``domain`` (0 source, 1 target)."""
+    for layer in module.modules():
+        if isinstance(layer, DomainBatchNorm):
+            if not 0 <= domain < len(layer.norms):
+                raise ValueError(f"domain must lie in [0, {len(layer.norms)}), got {domain!r}")
+            layer.domain = domain
+
+
+def has_domain_norm(module: nn.Module) -> bool:
+    """Whether ``module`` holds a :class:`DomainBatchNorm`."""
+    return any(isinstance(layer, DomainBatchNorm) for layer in module.modules())
+
+
+def make_norm2d(norm: str, channels: int) -> nn.Module:
+    """``"none"`` (identity), ``"batch"`` (``BatchNorm2d``) or ``"domain"`` (:class:`DomainBatchNorm`)."""
+    if norm == "none":
+        return nn.Identity()
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "domain":
+        return DomainBatchNorm(channels)
+    raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+
+
+# ---------------------------------------------------------------------- the paper's CNNs
+
+
+def _conv_output(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _check_image_size(network: str, image_size: int, layers: Sequence[tuple[str, int, int, int]]) -> int:
+    """Side of the last feature map for ``(name, kernel, stride, padding)`` layers; ValueError if a
+    layer would leave nothing."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"{network} image_size must be a positive integer, got {image_size!r}")
+    size = image_size
+    for name, kernel, stride, padding in layers:
+        size = _conv_output(size, kernel, stride, padding)
+        if size < 1:
+            smallest = next(s for s in range(image_size, 10_000) if _output_side(s, layers) >= 1)
+            raise ValueError(
+                f"{network} cannot take {image_size}x{image_size} images: nothing is left after its {name}; "
+                f"it needs image_size >= {smallest}"
+            )
+    return size
+
+
+def _output_side(size: int, layers: Sequence[tuple[str, int, int, int]]) -> int:
+    for _, kernel, stride, padding in layers:
+        size = _conv_output(size, kernel, stride, padding)
+        if size < 1:
+            return 0
+    return size
+
+
+class MNISTFeatures(nn.Module):
+    """The feature extractor of the paper's MNIST network (Ganin et al. 2016, figure 4a):
+    ``conv 5x5, 32 -> ReLU -> max-pool 2x2 -> conv 5x5, 48 -> ReLU -> max-pool 2x2 -> flatten``.
+
+    No padding, as in the paper: 28x28 inputs give ``48 * 4 * 4 = 768`` features. Other sizes work
+    (``out_features`` follows), down to 16x16. The paper's heads are ``MLP(out_features, [100, 100],
+    num_classes)`` for labels and ``DomainDiscriminator(out_features, [100])`` for domains.
+
+    Args:
+        image_size: side of the square input images.
+        in_channels: 3 for colour (or grey replicated), 1 for grey.
+        norm: ``"none"`` (the paper), ``"batch"`` (``BatchNorm2d`` after each convolution) or
+            ``"domain"`` (:class:`DomainBatchNorm`: per-domain statistics, needs
+            ``DANNLitModule(feature_pass="separate")``).
+        channels: widths of the two convolutions.
+        dropout: dropout probability on the flattened features.
+
+    Example:
+        >>> import torch
+        >>> net = MNISTFeatures(image_size=28)
+        >>> net.out_features, net(torch.zeros(2, 3, 28, 28)).shape
+        (768, torch.Size([2, 768]))
+    """
+
+    def __init__(
+        self,
+        image_size: int = 28,
+        in_channels: int = 3,
+        *,
+        norm: str = "none",
+        channels: Sequence[int] = (32, 48),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        first, second = _check_widths("MNISTFeatures", channels, 2)
+        layers = [("conv1", 5, 1, 0), ("pool1", 2, 2, 0), ("conv2", 5, 1, 0), ("pool2", 2, 2, 0)]
+        side = _check_image_size("MNISTFeatures", image_size, layers)
+        _check_dropout("MNISTFeatures", dropout)
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, first, 5),
+            make_norm2d(norm, first),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(first, second, 5),
+            make_norm2d(norm, second),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(dropout) if dropout else nn.Identity(),
+        )
+        self.image_size = image_size
+        self.out_features = second * side * side
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_input("MNISTFeatures", x, self.image_size)
+        return self.layers(x)
+
+
+class SVHNFeatures(nn.Module):
+    """The feature extractor of the paper's SVHN network (Ganin et al. 2016, figure 4b):
+    ``conv 5x5, 64 -> ReLU -> max-pool 3x3 /2 -> conv 5x5, 64 -> ReLU -> max-pool 3x3 /2 ->
+    conv 5x5, 128 -> ReLU -> flatten``.
+
+    Convolutions pad by 2 and pools by 1 (the paper does not say; without padding a 32x32 input
+    would vanish), so 32x32 inputs give ``128 * 8 * 8 = 8192`` features. The paper's heads are
+    ``MLP(out_features, [3072, 2048], num_classes)`` and ``DomainDiscriminator(out_features,
+    [1024, 1024])``.
+
+    Args:
+        image_size: side of the square input images (padding keeps any size alive).
+        in_channels: 3 for colour, 1 for grey.
+        norm: ``"none"``, ``"batch"`` or ``"domain"``, as in :class:`MNISTFeatures`.
+        channels: widths of the three convolutions.
+        dropout: dropout probability on the flattened features.
+
+    Example:
+        >>> import torch
+        >>> SVHNFeatures(image_size=32)(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 8192])
+    """
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        in_channels: int = 3,
+        *,
+        norm: str = "none",
+        channels: Sequence[int] = (64, 64, 128),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        first, second, third = _check_widths("SVHNFeatures", channels, 3)
+        side = _check_image_size(
+            "SVHNFeatures",
+            image_size,
+            [("conv1", 5, 1, 2), ("pool1", 3, 2, 1), ("conv2", 5, 1, 2), ("pool2", 3, 2, 1), ("conv3", 5, 1, 2)],
+        )
+        _check_dropout("SVHNFeatures", dropout)
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, first, 5, padding=2),
+            make_norm2d(norm, first),
+            nn.ReLU(),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            nn.Conv2d(first, second, 5, padding=2),
+            make_norm2d(norm, second),
+            nn.ReLU(),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            nn.Conv2d(second, third, 5, padding=2),
+            make_norm2d(norm, third),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Dropout(dropout) if dropout else nn.Identity(),
+        )
+        self.image_size = image_size
+        self.out_features = third * side * side
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_input("SVHNFeatures", x, self.image_size)
+        return self.layers(x)
+
+
+def _check_widths(network: str, channels: Sequence[int], count: int) -> list[int]:
+    widths = list(channels)
+    if len(widths) != count or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+        raise ValueError(f"{network} channels must be {count} positive integers, got {channels!r}")
+    return widths
+
+
+def _check_dropout(network: str, dropout: float) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{network} dropout must lie in [0, 1), got {dropout}")
+
+
+def _check_input(network: str, x: Tensor, image_size: int) -> None:
+    if x.ndim != 4 or x.shape[-2:] != (image_size, image_size):
+        raise ValueError(
+            f"{network} was built for (N, C, {image_size}, {image_size}) images, got shape {tuple(x.shape)}; "
+            f"set its image_size to the data's"
+        )
+
+
+# ---------------------------------------------------------------------- ResNet (optional torchvision)
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+def _import_torchvision_models():
+    try:
+        from torchvision import models
+    except Exception as error:  # ImportError, or a torchvision built for another torch
+        raise ImportError(
+            "ResNetFeatures needs torchvision, which is not installed or does not import "
+            f"({type(error).__name__}: {error}). Install the torchvision matching your torch "
+            "(pip install torchvision; see https://pytorch.org), or use MNISTFeatures / SVHNFeatures, "
+            "which need nothing more."
+        ) from error
+    return models
+
+
+class ResNetFeatures(nn.Module):
+    """A torchvision ResNet without its last layer: images in, pooled features out (512 for
+    resnet18/34, 2048 for the deeper ones). Needs ``torchvision`` (optional: imported only here).
+
+    Nothing is downloaded: ``weights`` is the path of a state dict on disk (e.g. torchvision's
+    ImageNet ``resnet50-*.pth``, fetched by you beforehand); its ``fc.*`` entries are ignored.
+    Pretrained layers learn at ``lr_scale`` times the optimizer's learning rate (default 0.1 with
+    ``weights``, 1 without), through :meth:`parameter_groups`, which ``DANNLitModule`` reads.
+
+    Args:
+        arch: one of :data:`RESNETS`.
+        weights: path of a local state dict, or ``None`` for random initialisation.
+        lr_scale: learning-rate factor of the backbone (default: 0.1 with ``weights``, else 1).
+        freeze_batch_norm: keep BatchNorm running statistics as loaded (eval mode) while training,
+            the usual choice for small batches on a pretrained backbone.
+    """
+
+    def __init__(
+        self,
+        arch: str = "resnet50",
+        weights: str | None = None,
+        *,
+        lr_scale: float | None = None,
+        freeze_batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        if arch not in RESNETS:
+            raise ValueError(f"unknown ResNet arch {arch!r}; valid: {', '.join(RESNETS)}")
+        scale = (0.1 if weights else 1.0) if lr_scale is None else lr_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale >= 0:
+            raise ValueError(f"ResNetFeatures lr_scale must be a number >= 0, got {lr_scale!r}")
+        models = _import_torchvision_models()
+        backbone = getattr(models, arch)(weights=None)
+        if weights is not None:
+            load_backbone_weights(backbone, weights)
+        self.out_features = backbone.fc.in_features
+        backbone.fc = nn.Identity()
+        self.backbone = backbone
+        self.lr_scale = float(scale)
+        self.freeze_batch_norm = freeze_batch_norm
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.backbone(x)
+
+    def train(self, mode: bool = True) -> ResNetFeatures:
+        super().train(mode)
+        if mode and self.freeze_batch_norm:
+            for layer in self.backbone.modules():
+                if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                    layer.eval()
+        return self
+
+    def parameter_groups(self) -> list[dict]:
+        """One group, the backbone, at ``lr_scale`` times the optimizer's learning rate."""
+        return [{"params": list(self.parameters()), "lr_scale": self.lr_scale}]
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
+    """Load a local state dict into ``backbone``, ignoring its ``fc.*`` head; errors name the file."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"weights file {file} does not exist (expected a local state dict; nothing is downloaded)"
+        )
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"cannot read weights file {file}: expected a torch state dict ({error})") from error
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"weights file {file} holds a {type(state).__name__}, expected a state dict")
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    try:
+        missing, unexpected = backbone.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise ValueError(f"weights file {file} does not fit the network: {error}") from error
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"weights file {file} does not fit the network: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+
+
+def parameter_groups(*modules: nn.Module) -> list[dict] | None:
+    """Optimizer parameter groups of ``modules``: each module's own ``parameter_groups()`` where it has
+    one (entries may carry an ``lr_scale``), else one group of its parameters. ``None`` when no module
+    defines groups, so that a plain optimizer keeps its single group."""
+    if not any(hasattr(module, "parameter_groups") for module in modules):
+        return None
+    groups: list[dict] = []
+    for module in modules:
+        if hasattr(module, "parameter_groups"):
+            groups.extend(module.parameter_groups())
+        else:
+            groups.append({"params": list(module.parameters())})
+    return [group for group in groups if group["params"]]
+
+
+def scale_learning_rates(optimizer: torch.optim.Optimizer) -> None:
+    """Multiply each parameter group's learning rate by its ``lr_scale`` (kept in the group)."""
+    for group in optimizer.param_groups:
+        group["lr"] *= group.get("lr_scale", 1.0)
