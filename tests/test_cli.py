@@ -1,5 +1,7 @@
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,12 @@ from dann_lightning.cli import BUILTIN_CONFIG, build_cli, with_builtin_config
 from tests.conftest import REPO
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+# Configs that read files a user has: a function writing tiny stand-ins where the config expects
+# them, relative to the working directory, before the smoke test runs the config.
+USER_FILES: dict[str, Callable[[Path], None]] = {
+    # The example tables ship with the repository; the config names them relative to its root.
+    "tabular_files.yaml": lambda root: shutil.copytree(REPO / "examples" / "tabular", root / "examples" / "tabular"),
+}
 QUICK = [
     "--trainer.max_epochs=1",
     "--trainer.check_val_every_n_epoch=1",
@@ -47,19 +55,23 @@ def test_builtin_config_is_used_only_without_a_config(args, expected):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[path.name for path in CONFIGS])
-def test_every_shipped_config_fits_tests_and_reloads(tmp_path, config):
+def test_every_shipped_config_fits_tests_and_reloads(tmp_path, monkeypatch, config):
+    monkeypatch.chdir(tmp_path)
+    if config.name in USER_FILES:
+        USER_FILES[config.name](tmp_path)
     cli = build_cli(["fit", "--config", str(config), *QUICK, *quiet(tmp_path)])
     checkpoint = cli.trainer.checkpoint_callback.best_model_path
     assert Path(checkpoint).is_file()
-    assert "val/target_acc" in cli.trainer.callback_metrics
+    assert any(name.startswith("val/") for name in cli.trainer.callback_metrics)
 
     # Through the CLI alone: the checkpoint holds the network configuration, and loads safely.
     restored = DANNLitModule.load_from_checkpoint(checkpoint)
     assert (
         torch.load(checkpoint, weights_only=True)["hyper_parameters"]["_class_path"] == "dann_lightning.DANNLitModule"
     )
-    x = torch.randn(16, 2)
+    x = next(iter(cli.datamodule.test_dataloader()["target"]))[0]
     cli.model.eval()
+    restored.eval()
     with torch.no_grad():
         torch.testing.assert_close(restored(x), cli.model(x), rtol=0, atol=0)
 

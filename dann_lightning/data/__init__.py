@@ -2,6 +2,15 @@
 
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.data.moons import MoonsDataModule, make_moons_shift
+from dann_lightning.data.tabular import TabularDataModule, TabularShiftDataModule, make_tabular_shift
 from dann_lightning.data.transforms import Standardizer
 
-__all__ = ["DomainDataModule", "MoonsDataModule", "Standardizer", "make_moons_shift"]
+__all__ = [
+    "DomainDataModule",
+    "MoonsDataModule",
+    "Standardizer",
+    "TabularDataModule",
+    "TabularShiftDataModule",
+    "make_moons_shift",
+    "make_tabular_shift",
+]
