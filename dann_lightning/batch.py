@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dann_lightning.errors import DataError
+
 
 def unpack_training_batch(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
     """``{"source": (x_s, y_s), "target": x_t | (x_t,) | (x_t, y_t)}`` -> ``(x_s, y_s, x_t)``.
@@ -16,13 +18,13 @@ def unpack_training_batch(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Ten
     """
     if not isinstance(batch, Mapping) or "source" not in batch or "target" not in batch:
         keys = list(batch) if isinstance(batch, Mapping) else "n/a"
-        raise ValueError(
+        raise DataError(
             f"a training batch must be a dict {{'source': (x_s, y_s), 'target': x_t}}, "
             f"got {type(batch).__name__} with keys {keys}"
         )
     source, target = batch["source"], batch["target"]
     if not isinstance(source, (tuple, list)) or len(source) != 2:
-        raise ValueError("the 'source' entry of a training batch must be (x_s, y_s)")
+        raise DataError("the 'source' entry of a training batch must be (x_s, y_s)")
     x_t = target if isinstance(target, Tensor) else target[0]
     return source[0], source[1], x_t
 
@@ -39,7 +41,7 @@ def unpack_evaluation_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
 def check_training_batch(x_s: Tensor, y_s: Tensor, x_t: Tensor, num_classes: int) -> None:
     """Shapes and label range of one training batch (syncs with the device: call once per fit)."""
     if x_s.shape[1:] != x_t.shape[1:]:
-        raise ValueError(
+        raise DataError(
             f"source and target features must share one shape: source batch has shape {tuple(x_s.shape)}, "
             f"target batch has shape {tuple(x_t.shape)}"
         )
@@ -48,10 +50,10 @@ def check_training_batch(x_s: Tensor, y_s: Tensor, x_t: Tensor, num_classes: int
 
 def check_labels(labels: Tensor, num_classes: int, domain: str) -> None:
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{domain} labels must be integer class indices, got dtype {labels.dtype}")
+        raise DataError(f"{domain} labels must be integer class indices, got dtype {labels.dtype}")
     if labels.ndim != 1:
-        raise ValueError(f"{domain} labels must have shape (batch,), got {tuple(labels.shape)}")
+        raise DataError(f"{domain} labels must have shape (batch,), got {tuple(labels.shape)}")
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
-        raise ValueError(f"{domain} label {bad} lies outside [0, num_classes={num_classes})")
+        raise DataError(f"{domain} label {bad} lies outside [0, num_classes={num_classes})")

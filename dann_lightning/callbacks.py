@@ -1,7 +1,7 @@
 """Callbacks that log what a target-label-free user can look at: embeddings and the proxy A-distance.
 
-Both sample at most ``max_samples`` validation points per domain, and only on the validation
-epochs they run on; the work happens once, at the end of such an epoch. Under DDP they use the
+Both run on every ``every_n_epochs``-th validation (sanity checks aside), keep at most
+``max_samples`` validation points per domain, and do their work once, at the end of it. Under DDP they use the
 samples of process 0 and share its result.
 """
 
@@ -18,6 +18,7 @@ from typing_extensions import override
 
 from dann_lightning.analysis.embedding import ProjectionMethod, embedding_figure
 from dann_lightning.analysis.pad import PADClassifier, proxy_a_distance
+from dann_lightning.errors import ConfigurationError
 
 
 class _ValidationSample(L.Callback):
@@ -28,19 +29,22 @@ class _ValidationSample(L.Callback):
 
     def __init__(self, every_n_epochs: int, max_samples: int) -> None:
         if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+            raise ConfigurationError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
         if max_samples < 2:
-            raise ValueError(f"max_samples must be >= 2, got {max_samples}")
+            raise ConfigurationError(f"max_samples must be >= 2, got {max_samples}")
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
         self._features: dict[str, list[torch.Tensor]] = {}
         self._labels: dict[str, list[torch.Tensor | None]] = {}
+        self._validations = 0
 
     def _active(self, trainer: L.Trainer) -> bool:
-        return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        return not trainer.sanity_checking and self._validations % self.every_n_epochs == 0
 
     @override
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._validations += 1
         self._features, self._labels = {}, {}
 
     @override
@@ -76,7 +80,7 @@ class ProxyADistanceCallback(_ValidationSample):
     """Logs ``val/pad``, the proxy A-distance between source and target validation features.
 
     Args:
-        every_n_epochs: run on the validation of every n-th epoch.
+        every_n_epochs: run on every n-th validation.
         max_samples: features kept per domain.
         classifier: ``"svm"`` (the paper's) or ``"logistic"`` (faster).
     """
@@ -84,7 +88,7 @@ class ProxyADistanceCallback(_ValidationSample):
     def __init__(self, every_n_epochs: int = 1, max_samples: int = 500, classifier: PADClassifier = "logistic") -> None:
         super().__init__(every_n_epochs, max_samples)
         if classifier not in ("svm", "logistic"):
-            raise ValueError(f"unknown classifier {classifier!r}; valid: logistic, svm")
+            raise ConfigurationError(f"unknown classifier {classifier!r}; valid: logistic, svm")
         self.classifier = classifier
 
     @override
@@ -107,7 +111,7 @@ class EmbeddingPlotCallback(_ValidationSample):
     Colour is the domain, the marker the class where labels exist, as in the paper's figures.
 
     Args:
-        every_n_epochs: run on the validation of every n-th epoch.
+        every_n_epochs: run on every n-th validation.
         max_samples: features kept per domain.
         method: ``"tsne"`` (the paper's) or ``"pca"`` (fast).
     """
@@ -115,7 +119,7 @@ class EmbeddingPlotCallback(_ValidationSample):
     def __init__(self, every_n_epochs: int = 10, max_samples: int = 300, method: ProjectionMethod = "tsne") -> None:
         super().__init__(every_n_epochs, max_samples)
         if method not in ("tsne", "pca"):
-            raise ValueError(f"unknown method {method!r}; valid: pca, tsne")
+            raise ConfigurationError(f"unknown method {method!r}; valid: pca, tsne")
         self.method = method
 
     @override

@@ -13,6 +13,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
+from dann_lightning.checkpoints import check_checkpoint_file, check_output_directories
+
 BUILTIN_CONFIG = files("dann_lightning") / "configs" / "moons.yaml"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -39,7 +41,10 @@ def build_cli(args: list[str] | None = None, *, run: bool = True, **cli_kwargs: 
         args = with_builtin_config(list(args))
     else:  # no subcommand: parse as `fit` would
         args = with_builtin_config(["fit", *args])[1:]
-    return LightningCLI(
+    # No abbreviated options: `--trainer.max_epoch` must be an error, not `max_epochs`.
+    strict = {"allow_abbrev": False}
+    cli_kwargs.setdefault("parser_kwargs", {"allow_abbrev": False, **{name: strict for name in SUBCOMMANDS}})
+    return DANNLightningCLI(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,
@@ -49,6 +54,23 @@ def build_cli(args: list[str] | None = None, *, run: bool = True, **cli_kwargs: 
         run=run,
         **cli_kwargs,
     )
+
+
+class DANNLightningCLI(LightningCLI):
+    """LightningCLI that checks, before any work, the checkpoint it is given and the directories it
+    will write to, and names them in its errors."""
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the hyperparameters of --ckpt_path while parsing, before any hook:
+        # check the file here, so that a bad one is named instead of failing inside torch.load.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path not in (None, "last", "best", "hpc", "registry"):
+            check_checkpoint_file(ckpt_path)
+        super()._parse_ckpt_path()
+
+    def before_fit(self) -> None:
+        check_output_directories(self.trainer)
 
 
 def cli_main(args: list[str] | None = None) -> None:

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from dann_lightning.errors import ConfigurationError
+
 
 class _GradientReversalFunction(torch.autograd.Function):
     @staticmethod
@@ -82,7 +84,7 @@ class GradientReversal(nn.Module):
 
 def _check_coeff(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"GradientReversal coeff must be a real number, got {type(value).__name__}: {value!r}")
+        raise ConfigurationError(f"GradientReversal coeff must be a real number, got {type(value).__name__}: {value!r}")
     if not math.isfinite(value):
-        raise ValueError(f"GradientReversal coeff must be finite, got {value}")
+        raise ConfigurationError(f"GradientReversal coeff must be finite, got {value}")
     return float(value)

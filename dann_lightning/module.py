@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from itertools import chain
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -22,7 +23,9 @@ from typing_extensions import override
 
 from dann_lightning.analysis.scores import SCORES, SelectionScoreName
 from dann_lightning.batch import check_training_batch, unpack_evaluation_batch, unpack_training_batch
+from dann_lightning.checkpoints import check_checkpoint_file, check_output_directories
 from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.errors import CheckpointError, ConfigurationError, DivergenceError
 from dann_lightning.grl import GradientReversal
 from dann_lightning.losses import SOURCE, TARGET, classification_loss, domain_labels, domain_loss
 from dann_lightning.nets import (
@@ -53,6 +56,7 @@ OptimizationMode = Literal["automatic", "manual"]
 FeaturePass = Literal["joint", "separate"]
 OPTIMIZATION_MODES = ("automatic", "manual")
 FEATURE_PASSES = ("joint", "separate")
+_WATCHED_LOSSES = ("the classification loss (train/cls_loss)", "the domain loss (train/domain_loss)")
 _PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer", "discriminator_optimizer"]
 
 
@@ -153,9 +157,9 @@ class DANNLitModule(L.LightningModule):
             ("discriminator", discriminator),
         ]:
             if not isinstance(net, nn.Module):
-                raise TypeError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
+                raise ConfigurationError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+            raise ConfigurationError(f"num_classes must be an integer >= 2, got {num_classes!r}")
         _check_real("lambda_max", lambda_max, minimum=0.0)
         _check_real("gamma", gamma, minimum=0.0, strict=True)
         _check_real("lr_alpha", lr_alpha, minimum=0.0)
@@ -165,7 +169,7 @@ class DANNLitModule(L.LightningModule):
         _check_choice("optimization", optimization, OPTIMIZATION_MODES)
         _check_choice("feature_pass", feature_pass, FEATURE_PASSES)
         if feature_pass == "joint" and has_domain_norm(feature_extractor):
-            raise ValueError(
+            raise ConfigurationError(
                 "feature_extractor has DomainBatchNorm layers, which need one pass per domain: "
                 "set feature_pass='separate' (got 'joint')"
             )
@@ -174,9 +178,9 @@ class DANNLitModule(L.LightningModule):
             _check_choice("selection score", score, tuple(SCORES))
         for name, factory in [("optimizer", optimizer), ("discriminator_optimizer", discriminator_optimizer)]:
             if factory is not None and not callable(factory):
-                raise TypeError(f"{name} must be a callable taking parameters, got {type(factory).__name__}")
+                raise ConfigurationError(f"{name} must be a callable taking parameters, got {type(factory).__name__}")
         if isinstance(discriminator_steps, bool) or not isinstance(discriminator_steps, int) or discriminator_steps < 1:
-            raise ValueError(f"discriminator_steps must be an integer >= 1, got {discriminator_steps!r}")
+            raise ConfigurationError(f"discriminator_steps must be an integer >= 1, got {discriminator_steps!r}")
         if gradient_clip_val is not None:
             _check_real("gradient_clip_val", gradient_clip_val, minimum=0.0, strict=True)
         if optimization == "automatic":
@@ -188,7 +192,9 @@ class DANNLitModule(L.LightningModule):
             for name, given in manual_only.items():
                 if given:
                     hint = " (use Trainer(gradient_clip_val=...))" if name == "gradient_clip_val" else ""
-                    raise ValueError(f"{name} applies to optimization='manual' only; got it with 'automatic'{hint}")
+                    raise ConfigurationError(
+                        f"{name} applies to optimization='manual' only; got it with 'automatic'{hint}"
+                    )
 
         from_cli = _given_hyperparameters is not None and _given_hyperparameters.get() is not None
         self.save_hyperparameters(ignore=[] if from_cli else _PYTHON_OBJECT_ARGS)
@@ -215,6 +221,35 @@ class DANNLitModule(L.LightningModule):
         )
         self._first_batch_checked = False
         self._compiled = False
+        # First training batch with a non-finite loss (-1: none yet) and which losses, kept on the
+        # device so that watching for divergence costs no host-device sync per step.
+        self.register_buffer("_diverged_at", torch.tensor(-1), persistent=False)
+        self.register_buffer("_diverged_losses", torch.zeros(len(_WATCHED_LOSSES), dtype=torch.bool), persistent=False)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> DANNLitModule:  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint``; a missing, truncated or foreign file raises
+        :class:`~dann_lightning.errors.CheckpointError` naming it.
+
+        A checkpoint written through ``dann-lightning`` needs no other argument. For a model built
+        in Python, pass the networks again: ``load_from_checkpoint(path, feature_extractor=...,
+        classifier=..., discriminator=...)``.
+        """
+        if isinstance(checkpoint_path, (str, Path)):
+            check_checkpoint_file(checkpoint_path)
+        try:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        except KeyError as error:
+            raise CheckpointError(
+                f"checkpoint {checkpoint_path} is not a Lightning checkpoint: it lacks {error}"
+            ) from error
+        except TypeError as error:
+            if "missing" not in str(error):
+                raise
+            raise CheckpointError(
+                f"checkpoint {checkpoint_path} does not hold the network configuration ({error}): it was written "
+                "by a model built in Python; pass feature_extractor=, classifier= and discriminator= again"
+            ) from error
 
     @override
     def forward(self, x: Tensor) -> Tensor:
@@ -236,13 +271,13 @@ class DANNLitModule(L.LightningModule):
         trainer = self.trainer
         if not self.automatic_optimization:
             if trainer.gradient_clip_val:
-                raise ValueError(
+                raise ConfigurationError(
                     f"Trainer(gradient_clip_val={trainer.gradient_clip_val}) is not applied with "
                     "optimization='manual'; set DANNLitModule(gradient_clip_val=..., gradient_clip_algorithm=...) "
                     "instead and leave the Trainer's unset"
                 )
             if trainer.accumulate_grad_batches != 1:
-                raise ValueError(
+                raise ConfigurationError(
                     f"Trainer(accumulate_grad_batches={trainer.accumulate_grad_batches}) is not supported with "
                     "optimization='manual'; use optimization='automatic' or a larger batch_size"
                 )
@@ -258,7 +293,9 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def on_fit_start(self) -> None:
+        check_output_directories(self.trainer)
         self._first_batch_checked = False
+        self._diverged_at.fill_(-1)
         datamodule = getattr(self.trainer, "datamodule", None)
         if isinstance(datamodule, DomainDataModule):
             datamodule.check_labels(self.num_classes)
@@ -281,6 +318,7 @@ class DANNLitModule(L.LightningModule):
         domain_logits = self._domain_logits(self.grl(features))
         adversarial_loss = domain_loss(domain_logits, labels)
         loss = cls_loss + adversarial_loss
+        self._watch_divergence(cls_loss, adversarial_loss)
 
         if self.trainer._logger_connector.should_update_logs:
             self._log_training_step(
@@ -300,6 +338,43 @@ class DANNLitModule(L.LightningModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
         return None
+
+    def _watch_divergence(self, cls_loss: Tensor, adversarial_loss: Tensor) -> None:
+        finite = torch.stack([cls_loss.detach().isfinite(), adversarial_loss.detach().isfinite()])
+        first = (~finite).any() & (self._diverged_at < 0)
+        batch = torch.full_like(self._diverged_at, self.trainer.fit_loop.total_batch_idx)
+        self._diverged_at.copy_(torch.where(first, batch, self._diverged_at))
+        self._diverged_losses.copy_(torch.where(first, ~finite, self._diverged_losses))
+
+    def raise_if_diverged(self) -> None:
+        """Raise :class:`~dann_lightning.errors.DivergenceError` if a training loss was non-finite.
+
+        Checked (one host-device sync) on the steps the Trainer logs, at each epoch end and before
+        any checkpoint is written, so a diverged model never overwrites a checkpoint.
+        """
+        at = int(self._diverged_at)
+        if at < 0:
+            return
+        names = [name for name, bad in zip(_WATCHED_LOSSES, self._diverged_losses.tolist(), strict=True) if bad]
+        raise DivergenceError(
+            f"training diverged: {' and '.join(names)} became non-finite at training batch {at} "
+            f"(global step {self.trainer.global_step}, epoch {self.trainer.current_epoch}). Training stopped; "
+            "checkpoints written before are intact. Try a lower learning rate or lambda_max, or gradient clipping."
+        )
+
+    @override
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.trainer._logger_connector.should_update_logs:
+            self.raise_if_diverged()
+
+    @override
+    def on_train_epoch_end(self) -> None:
+        self.raise_if_diverged()
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.trainer.training:
+            self.raise_if_diverged()
 
     def _features(self, x_s: Tensor, x_t: Tensor) -> Tensor:
         if self.hparams.feature_pass == "separate":
@@ -347,7 +422,7 @@ class DANNLitModule(L.LightningModule):
     def _class_logits(self, features: Tensor) -> Tensor:
         logits = self.classifier(features)
         if logits.shape != (len(features), self.num_classes):
-            raise ValueError(
+            raise ConfigurationError(
                 f"classifier must return logits of shape (batch, num_classes) = ({len(features)}, {self.num_classes}), "
                 f"got shape {tuple(logits.shape)}"
             )
@@ -357,7 +432,7 @@ class DANNLitModule(L.LightningModule):
         logits = self.discriminator(features)
         n = len(features)
         if logits.shape not in ((n,), (n, 1)):
-            raise ValueError(
+            raise ConfigurationError(
                 f"discriminator must return one logit per sample, shape ({n},) or ({n}, 1), "
                 f"got shape {tuple(logits.shape)}"
             )
@@ -424,7 +499,7 @@ class DANNLitModule(L.LightningModule):
             order = ("source", "target") if stage == "val" else ("target",)
             domain = order[dataloader_idx] if dataloader_idx < len(order) else f"#{dataloader_idx}"
         if domain not in ("source", "target"):
-            raise ValueError(
+            raise ConfigurationError(
                 f"{stage} dataloaders must be a dict with keys 'source' and/or 'target' (or a list read as "
                 f"[source, target]); got loader {domain!r}"
             )
@@ -471,7 +546,9 @@ class DANNLitModule(L.LightningModule):
 
     def _lr_scheduler(self, optimizer: Optimizer, total_steps: float) -> LambdaLR:
         if not math.isfinite(total_steps):
-            raise ValueError("the learning-rate schedule needs a finite training length: set max_epochs or max_steps")
+            raise ConfigurationError(
+                "the learning-rate schedule needs a finite training length: set max_epochs or max_steps"
+            )
         schedule, alpha, beta = self.hparams.lr_schedule, self.hparams.lr_alpha, self.hparams.lr_beta
 
         def factor(step: int) -> float:
@@ -489,9 +566,9 @@ def _check_real(name: str, value: float, *, minimum: float, strict: bool = False
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < minimum or (strict and value == minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+        raise ConfigurationError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+        raise ConfigurationError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")

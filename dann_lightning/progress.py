@@ -6,6 +6,8 @@ import math
 
 import lightning as L
 
+from dann_lightning.errors import ConfigurationError
+
 
 def total_training_batches(trainer: L.Trainer, optimizer_steps_per_batch: float = 1.0) -> int:
     """Training batches the run will see per device, from ``max_epochs`` and/or ``max_steps``.
@@ -20,7 +22,7 @@ def total_training_batches(trainer: L.Trainer, optimizer_steps_per_batch: float 
     if trainer.max_steps not in (None, -1):
         limits.append(math.ceil(trainer.max_steps / optimizer_steps_per_batch))
     if not limits:
-        raise ValueError(
+        raise ConfigurationError(
             "the lambda and learning-rate schedules need a finite training length: set trainer max_epochs "
             "or max_steps (got max_epochs=-1 and max_steps=-1, or a training loader without a length)"
         )

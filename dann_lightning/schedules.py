@@ -11,13 +11,15 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+from dann_lightning.errors import ConfigurationError
+
 LambdaScheduleName = Literal["ganin", "constant"]
 LRScheduleName = Literal["ganin", "constant", "cosine"]
 
 
 def _check_progress(p: float) -> float:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"training progress p must lie in [0, 1], got {p}")
+        raise ConfigurationError(f"training progress p must lie in [0, 1], got {p}")
     return p
 
 
@@ -78,4 +80,4 @@ def _lookup(registry: dict[str, Callable[..., float]], name: str, argument: str)
     try:
         return registry[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown {argument} {name!r}; valid: {', '.join(sorted(registry))}") from None
+        raise ConfigurationError(f"unknown {argument} {name!r}; valid: {', '.join(sorted(registry))}") from None

@@ -21,6 +21,7 @@ from dann_lightning.analysis.scores import (
 )
 from dann_lightning.callbacks import EmbeddingPlotCallback, ProxyADistanceCallback
 from dann_lightning.cli import build_cli
+from dann_lightning.errors import CheckpointError
 from tests.conftest import make_datamodule, make_module, make_trainer
 
 rng = np.random.default_rng(0)
@@ -226,7 +227,7 @@ def test_analyze_explains_a_checkpoint_without_configuration(tmp_path):
     trainer.save_checkpoint(tmp_path / "python.ckpt")
     with pytest.raises(ValueError, match=r"was not written by `dann-lightning fit`.*analyze_model"):
         analyze_checkpoints([tmp_path / "python.ckpt"], tmp_path / "out")
-    with pytest.raises(FileNotFoundError, match=r"missing.ckpt does not exist"):
+    with pytest.raises(CheckpointError, match=r"missing.ckpt does not exist"):
         analyze_checkpoints([tmp_path / "missing.ckpt"], tmp_path / "out")
     result = analyze_model(make_module(), make_datamodule(), embedding=None)
     assert 0.0 <= result["pad"] <= 2.0

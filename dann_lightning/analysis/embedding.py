@@ -10,6 +10,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from dann_lightning.analysis._inputs import as_feature_matrix, check_same_width
+from dann_lightning.errors import ConfigurationError
 
 ProjectionMethod = Literal["tsne", "pca"]
 _MARKERS = "o^sDvP*Xh<>p"
@@ -23,7 +24,7 @@ def project_2d(features: object, method: ProjectionMethod = "tsne", seed: int = 
     if method == "tsne":
         perplexity = min(30.0, (len(x) - 1) / 3)
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
-    raise ValueError(f"unknown projection method {method!r}; valid: pca, tsne")
+    raise ConfigurationError(f"unknown projection method {method!r}; valid: pca, tsne")
 
 
 def embedding_figure(

@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from dann_lightning.analysis._inputs import as_feature_matrix, check_same_width
+from dann_lightning.errors import ConfigurationError
 
 PADClassifier = Literal["svm", "logistic"]
 PAPER_C_VALUES = tuple(float(c) for c in np.logspace(-5, 4, 10))
@@ -56,11 +57,11 @@ def proxy_a_distance(
     target = as_feature_matrix(target_features, "target_features", min_samples=2)
     check_same_width(source, "source_features", target, "target_features")
     if classifier not in ("svm", "logistic"):
-        raise ValueError(f"unknown classifier {classifier!r}; valid: logistic, svm")
+        raise ConfigurationError(f"unknown classifier {classifier!r}; valid: logistic, svm")
     if not c_values or any(not c > 0 for c in c_values):
-        raise ValueError(f"c_values must be positive numbers, got {c_values!r}")
+        raise ConfigurationError(f"c_values must be positive numbers, got {c_values!r}")
     if max_samples is not None and max_samples < 2:
-        raise ValueError(f"max_samples must be at least 2, got {max_samples}")
+        raise ConfigurationError(f"max_samples must be at least 2, got {max_samples}")
 
     rng = np.random.default_rng(seed)
     halves = [_shuffled_halves(x, rng, max_samples) for x in (source, target)]

@@ -29,6 +29,8 @@ from dann_lightning.analysis.scores import (
     SoftNeighborhoodDensity,
 )
 from dann_lightning.batch import unpack_evaluation_batch
+from dann_lightning.checkpoints import check_checkpoint_file
+from dann_lightning.errors import CheckpointError, DataError
 
 COLUMNS = [
     ("source_val_acc", "source val acc"),
@@ -76,7 +78,7 @@ def analyze_model(
     datamodule.setup("test")
     val, test = _by_domain(datamodule.val_dataloader(), "val"), _by_domain(datamodule.test_dataloader(), "test")
     if "source" not in val or "target" not in val:
-        raise ValueError(f"{type(datamodule).__name__} needs source and target validation data to be analysed")
+        raise DataError(f"{type(datamodule).__name__} needs source and target validation data to be analysed")
     data = {"source_val": collect(model, val["source"]), "target_val": collect(model, val["target"])}
     if "target" in test:
         data["target_test"] = collect(model, test["target"])
@@ -122,12 +124,11 @@ def analyze_checkpoints(paths: Sequence[str | Path], out_dir: str | Path, **opti
 
 def load_run(path: Path) -> tuple[L.LightningModule, L.LightningDataModule]:
     """The model and data module of a checkpoint written through the CLI (which stores both configs)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    check_checkpoint_file(path)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     for key, what in [("hyper_parameters", "model"), ("datamodule_hyper_parameters", "data module")]:
         if "_instantiator" not in checkpoint.get(key, {}):
-            raise ValueError(
+            raise CheckpointError(
                 f"{path} does not hold the {what} configuration (it was not written by `dann-lightning fit`); "
                 "load the model in Python and call dann_lightning.analysis.report.analyze_model(model, datamodule)"
             )

@@ -28,6 +28,8 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from dann_lightning.errors import ConfigurationError
+
 # ------------------------------------------------------------------ the math
 
 
@@ -38,7 +40,7 @@ def entropy(probs: Tensor) -> Tensor:
         >>> entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
         tensor([0.6931, 0.0000])
     """
-    return -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim=-1)
+    return torch.special.entr(probs).sum(dim=-1)
 
 
 def information_maximization(mean_probs: Tensor, mean_entropy: Tensor) -> Tensor:
@@ -162,7 +164,7 @@ class SoftNeighborhoodDensity(Metric):
     def __init__(self, temperature: float = 0.05, max_samples: int = 2000, **kwargs) -> None:
         super().__init__(**kwargs)
         if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise ConfigurationError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
         self.max_samples = max_samples
         self.add_state("probs", [], dist_reduce_fx="cat")

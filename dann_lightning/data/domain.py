@@ -14,6 +14,8 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
+from dann_lightning.errors import ConfigurationError, DataError
+
 # Which datasets each Trainer stage reads; the first group is required, the second optional.
 _STAGE_DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fit": (("source_train", "target_train"), ("source_val", "target_val")),
@@ -71,9 +73,9 @@ class DomainDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+            raise ConfigurationError(f"num_workers must be a non-negative integer, got {num_workers!r}")
         self.source_train = source_train
         self.target_train = target_train
         self.source_val = source_val
@@ -89,11 +91,11 @@ class DomainDataModule(L.LightningDataModule):
         required, optional = _STAGE_DATASETS[stage]
         for name in required:
             if getattr(self, name) is None:
-                raise ValueError(f"{type(self).__name__} has no {name} dataset, which stage {stage!r} needs")
+                raise DataError(f"{type(self).__name__} has no {name} dataset, which stage {stage!r} needs")
         present = [name for name in required + optional if getattr(self, name) is not None]
         for name in present:
             if len(getattr(self, name)) == 0:
-                raise ValueError(f"{name} is empty: each dataset needs at least one sample")
+                raise DataError(f"{name} is empty: each dataset needs at least one sample")
         if stage == "fit":
             self._check_train_sizes()
         self._check_feature_shapes(present)
@@ -104,7 +106,7 @@ class DomainDataModule(L.LightningDataModule):
             per_rank = math.ceil(len(getattr(self, name)) / world_size)
             if per_rank < self.batch_size:
                 where = f" per device ({world_size} devices)" if world_size > 1 else ""
-                raise ValueError(
+                raise DataError(
                     f"{name} has {per_rank} samples{where}, fewer than batch_size={self.batch_size}; incomplete "
                     "batches are dropped, so training would run no step. Lower batch_size or add samples."
                 )
@@ -114,7 +116,7 @@ class DomainDataModule(L.LightningDataModule):
         reference = "source_train" if "source_train" in shapes else next(iter(shapes), None)
         for name, shape in shapes.items():
             if shape != shapes[reference]:
-                raise ValueError(
+                raise DataError(
                     f"source and target features must share one shape: {reference} samples have shape "
                     f"{shapes[reference]}, {name} samples have shape {shape}"
                 )
@@ -126,11 +128,11 @@ class DomainDataModule(L.LightningDataModule):
             if labels is None or len(labels) == 0:
                 continue
             if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-                raise TypeError(f"{name} labels must be integer class indices, got dtype {labels.dtype}")
+                raise DataError(f"{name} labels must be integer class indices, got dtype {labels.dtype}")
             bad = ((labels < 0) | (labels >= num_classes)).nonzero().flatten()
             if len(bad):
                 index = int(bad[0])
-                raise ValueError(
+                raise DataError(
                     f"{name} label {int(labels[index])} at index {index} lies outside [0, num_classes={num_classes})"
                 )
 
@@ -192,10 +194,10 @@ def _feature_shape(dataset: Dataset, name: str) -> tuple[int, ...]:
     sample: Any = dataset[0]
     is_pair = isinstance(sample, (tuple, list)) and len(sample) == 2
     if name.startswith("source") and not is_pair:
-        raise ValueError(f"{name} must yield (features, label) pairs, got a {type(sample).__name__}")
+        raise DataError(f"{name} must yield (features, label) pairs, got a {type(sample).__name__}")
     features = sample[0] if isinstance(sample, (tuple, list)) else sample
     if not hasattr(features, "shape"):
-        raise TypeError(f"{name} features must be tensors or arrays, got {type(features).__name__}")
+        raise DataError(f"{name} features must be tensors or arrays, got {type(features).__name__}")
     return tuple(features.shape)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from dann_lightning.errors import CheckpointError, DataError
+
 
 class Standardizer:
     """Per-feature ``(x - mean) / std`` with statistics from one fit (the source training split).
@@ -23,7 +25,7 @@ class Standardizer:
 
     def fit(self, x: Tensor) -> Standardizer:
         if len(x) == 0:
-            raise ValueError("cannot fit a Standardizer on an empty tensor")
+            raise DataError("cannot fit a Standardizer on an empty tensor")
         x = x.double()
         self.mean = x.mean(dim=0)
         std = x.std(dim=0, correction=0)
@@ -35,7 +37,7 @@ class Standardizer:
         if self.mean is None or self.std is None:
             raise RuntimeError("Standardizer.transform called before fit or load_state_dict")
         if x.shape[1:] != self.mean.shape:
-            raise ValueError(
+            raise DataError(
                 f"Standardizer was fitted on features of shape {tuple(self.mean.shape)}, got {tuple(x.shape[1:])}"
             )
         return ((x.double() - self.mean) / self.std).to(x.dtype)
@@ -50,5 +52,5 @@ class Standardizer:
             return
         missing = {"mean", "std"} - set(state)
         if missing:
-            raise KeyError(f"Standardizer state lacks {sorted(missing)}; expected keys 'mean' and 'std'")
+            raise CheckpointError(f"Standardizer state lacks {sorted(missing)}; expected keys 'mean' and 'std'")
         self.mean, self.std = state["mean"].double(), state["std"].double()

@@ -1,0 +1,61 @@
+"""Checks that keep checkpoints and logs safe: readable inputs, writable outputs, before any work."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from dann_lightning.errors import CheckpointError, OutputDirectoryError
+
+
+def check_checkpoint_file(path: str | Path) -> Path:
+    """Raise :class:`CheckpointError` naming ``path`` unless it is an intact ``torch.save`` archive.
+
+    Reads the archive's index and checksums, not its tensors: a truncated or foreign file is
+    reported with its name instead of failing deep inside ``torch.load``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist (or is not a file)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:  # ValueError: mangled names
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({error}): expected a file written by torch.save / "
+            "Trainer.save_checkpoint; it may be truncated or in another format"
+        ) from error
+    if damaged is not None:
+        raise CheckpointError(f"checkpoint {path} is damaged: its member {damaged!r} fails the checksum")
+    return path
+
+
+def check_output_directories(trainer: L.Trainer) -> None:
+    """Raise :class:`OutputDirectoryError` unless every log and checkpoint directory can be written.
+
+    Lightning creates checkpoint directories at the first save, after an epoch of training: this
+    check creates them (and writes and removes a probe file) before the first step instead.
+    """
+    directories = {"default_root_dir": trainer.default_root_dir}
+    for logger in trainer.loggers:
+        if logger.save_dir is not None:
+            directories[f"{type(logger).__name__} save_dir"] = logger.save_dir
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is not None:
+            directories["ModelCheckpoint dirpath"] = callback.dirpath
+    for role, directory in directories.items():
+        if "://" in str(directory):  # remote file systems: left to fsspec
+            continue
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-probe-"):
+                pass
+        except OSError as error:
+            raise OutputDirectoryError(
+                f"cannot write to the {role} {directory!s} ({error.strerror or error}); "
+                "choose a writable directory (e.g. --trainer.default_root_dir) before training"
+            ) from error
