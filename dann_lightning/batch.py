@@ -11,8 +11,9 @@ from torch import Tensor
 from dann_lightning.errors import DataError
 
 
-def unpack_training_batch(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
-    """``{"source": (x_s, y_s), "target": x_t | (x_t,) | (x_t, y_t)}`` -> ``(x_s, y_s, x_t)``.
+def unpack_training_batch(batch: Mapping[str, Any]) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+    """``{"source": (x_s, y_s) | [(x_1, y_1), ...], "target": x_t | (x_t,) | (x_t, y_t)}`` ->
+    ``([(x_s, y_s), ...], x_t)``: one pair per source domain.
 
     Target labels, if the dataset yields them, are dropped here: they never reach a loss.
     """
@@ -23,10 +24,12 @@ def unpack_training_batch(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Ten
             f"got {type(batch).__name__} with keys {keys}"
         )
     source, target = batch["source"], batch["target"]
-    if not isinstance(source, (tuple, list)) or len(source) != 2:
-        raise DataError("the 'source' entry of a training batch must be (x_s, y_s)")
+    sources = [source] if isinstance(source, (tuple, list)) and isinstance(source[0], Tensor) else list(source)
+    for pair in sources:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not isinstance(pair[0], Tensor):
+            raise DataError("the 'source' entry of a training batch must be (x_s, y_s), or a list of such pairs")
     x_t = target if isinstance(target, Tensor) else target[0]
-    return source[0], source[1], x_t
+    return [(x, y) for x, y in sources], x_t
 
 
 def unpack_evaluation_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
@@ -38,14 +41,16 @@ def unpack_evaluation_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
     return batch[0], batch[1]
 
 
-def check_training_batch(x_s: Tensor, y_s: Tensor, x_t: Tensor, num_classes: int) -> None:
+def check_training_batch(sources: list[tuple[Tensor, Tensor]], x_t: Tensor, num_classes: int) -> None:
     """Shapes and label range of one training batch (syncs with the device: call once per fit)."""
-    if x_s.shape[1:] != x_t.shape[1:]:
-        raise DataError(
-            f"source and target features must share one shape: source batch has shape {tuple(x_s.shape)}, "
-            f"target batch has shape {tuple(x_t.shape)}"
-        )
-    check_labels(y_s, num_classes, "source")
+    for k, (x_s, y_s) in enumerate(sources):
+        name = "source" if len(sources) == 1 else f"source {k}"
+        if x_s.shape[1:] != x_t.shape[1:]:
+            raise DataError(
+                f"source and target features must share one shape: {name} batch has shape {tuple(x_s.shape)}, "
+                f"target batch has shape {tuple(x_t.shape)}"
+            )
+        check_labels(y_s, num_classes, name)
 
 
 def check_labels(labels: Tensor, num_classes: int, domain: str) -> None:

@@ -25,3 +25,11 @@ class ConfigurationError(DANNError, ValueError, TypeError):
 
 class DataError(DANNError, ValueError, TypeError):
     """Data do not fit what the model or data module expects (shapes, labels, values, files)."""
+
+
+class MissingFileError(DataError, FileNotFoundError):
+    """A data file or folder the user named does not exist."""
+
+
+class MissingDependencyError(DANNError, ImportError):
+    """An optional package a feature needs is not installed; the message says what to install."""

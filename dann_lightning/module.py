@@ -27,7 +27,7 @@ from dann_lightning.checkpoints import check_checkpoint_file, check_output_direc
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.errors import CheckpointError, ConfigurationError, DivergenceError
 from dann_lightning.grl import GradientReversal
-from dann_lightning.losses import SOURCE, TARGET, classification_loss, domain_labels, domain_loss
+from dann_lightning.losses import classification_loss, domain_labels, domain_loss
 from dann_lightning.nets import (
     SOURCE_DOMAIN,
     TARGET_DOMAIN,
@@ -125,6 +125,10 @@ class DANNLitModule(L.LightningModule):
             :mod:`dann_lightning.analysis.scores`): ``"entropy"`` (lower is better), ``"im"``,
             ``"snd"`` (higher is better), ``"dev"`` (lower is better; needs labelled source
             validation data).
+        num_sources: source domains in each batch (``DomainDataModule(source_train=[...])``). With
+            more than one, the discriminator tells ``num_sources + 1`` domains apart: it returns
+            that many logits per sample, trained with cross-entropy (sources ``0 .. K-1``, target
+            ``K``), and validation logs ``val/source_<k>_acc`` per source.
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class DANNLitModule(L.LightningModule):
         feature_pass: FeaturePass = "joint",
         compile: bool | dict[str, Any] = False,
         selection_scores: Sequence[SelectionScoreName] = ("entropy", "im", "snd", "dev"),
+        num_sources: int = 1,
     ) -> None:
         super().__init__()
         for name, net in [
@@ -176,6 +181,8 @@ class DANNLitModule(L.LightningModule):
         _check_choice("gradient_clip_algorithm", gradient_clip_algorithm, ("norm", "value"))
         for score in selection_scores:
             _check_choice("selection score", score, tuple(SCORES))
+        if isinstance(num_sources, bool) or not isinstance(num_sources, int) or num_sources < 1:
+            raise ConfigurationError(f"num_sources must be an integer >= 1, got {num_sources!r}")
         for name, factory in [("optimizer", optimizer), ("discriminator_optimizer", discriminator_optimizer)]:
             if factory is not None and not callable(factory):
                 raise ConfigurationError(f"{name} must be a callable taking parameters, got {type(factory).__name__}")
@@ -208,12 +215,16 @@ class DANNLitModule(L.LightningModule):
         self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
         self.num_classes = num_classes
 
-        self.val_domain_acc = BinaryAccuracy()
+        self.num_sources = num_sources
+        self.source_names = ["source"] if num_sources == 1 else [f"source_{k}" for k in range(num_sources)]
+        self.val_domain_acc = (
+            BinaryAccuracy() if num_sources == 1 else MulticlassAccuracy(num_sources + 1, average="micro")
+        )
         self.class_acc = nn.ModuleDict(
             {
                 f"{stage}_{domain}": MulticlassAccuracy(num_classes, average="micro")
                 for stage in ("val", "test")
-                for domain in ("source", "target")
+                for domain in [*self.source_names, "target"]
             }
         )
         self.selection_scores = nn.ModuleDict(
@@ -304,19 +315,29 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:
-        x_s, y_s, x_t = unpack_training_batch(batch)
+        sources, x_t = unpack_training_batch(batch)
         if not self._first_batch_checked:
-            check_training_batch(x_s, y_s, x_t, self.num_classes)
+            if len(sources) != self.num_sources:
+                raise ConfigurationError(
+                    f"the batch holds {len(sources)} source domain(s) but the model was built with "
+                    f"num_sources={self.num_sources}"
+                )
+            check_training_batch(sources, x_t, self.num_classes)
             self._first_batch_checked = True
+        x_s = sources[0][0] if len(sources) == 1 else torch.cat([x for x, _ in sources])
+        y_s = sources[0][1] if len(sources) == 1 else torch.cat([y for _, y in sources])
         self.grl.coeff = lambda_p = self.current_lambda()
         features = self._features(x_s, x_t)
-        labels = domain_labels(len(x_s), len(x_t), device=features.device)
+        labels = self._domain_targets([len(x) for x, _ in sources], len(x_t), features.device)
+        n_source = len(x_s)
+        class_logits = self._class_logits(features if self.needs_target_predictions else features[:n_source])
+        cls_loss = classification_loss(class_logits[:n_source], y_s)
+        discriminator_input = self.discriminator_input(features, class_logits)
         if not self.automatic_optimization:
-            self._update_discriminator(features.detach(), labels)
+            self._update_discriminator(discriminator_input.detach(), labels, class_logits.detach())
 
-        cls_loss = classification_loss(self._class_logits(features[: len(x_s)]), y_s)
-        domain_logits = self._domain_logits(self.grl(features))
-        adversarial_loss = domain_loss(domain_logits, labels)
+        domain_logits = self._domain_logits(self.grl(discriminator_input))
+        adversarial_loss = self.adversarial_loss(domain_logits, labels, class_logits)
         loss = cls_loss + adversarial_loss
         self._watch_divergence(cls_loss, adversarial_loss)
 
@@ -327,7 +348,7 @@ class DANNLitModule(L.LightningModule):
                 loss=loss,
                 cls_loss=cls_loss,
                 domain_loss=adversarial_loss,
-                domain_acc=binary_accuracy(domain_logits.detach(), labels),
+                domain_acc=self._domain_accuracy(domain_logits.detach(), labels),
             )
         if self.automatic_optimization:
             return loss
@@ -384,8 +405,33 @@ class DANNLitModule(L.LightningModule):
             return torch.cat([source, self.feature_extractor(x_t)])
         return self.feature_extractor(torch.cat([x_s, x_t]))
 
-    def _update_discriminator(self, features: Tensor, labels: Tensor) -> None:
-        """Manual mode: ``discriminator_steps`` updates of the discriminator on fixed features."""
+    # Hooks a conditional variant overrides (see CDANLitModule).
+    needs_target_predictions = False  # whether the discriminator needs class predictions on target data
+
+    def discriminator_input(self, features: Tensor, class_logits: Tensor) -> Tensor:
+        """What the discriminator sees: here the features themselves."""
+        return features
+
+    def adversarial_loss(self, domain_logits: Tensor, labels: Tensor, class_logits: Tensor) -> Tensor:
+        """The discriminator's loss on a batch: binary cross-entropy (source 0, target 1), or
+        cross-entropy over the domains with several sources."""
+        if self.num_sources == 1:
+            return domain_loss(domain_logits, labels)
+        return F.cross_entropy(domain_logits.float(), labels)
+
+    def _domain_targets(self, source_sizes: list[int], n_target: int, device: torch.device) -> Tensor:
+        if self.num_sources == 1:
+            return domain_labels(source_sizes[0], n_target, device=device)
+        sizes = torch.tensor([*source_sizes, n_target], device=device)
+        return torch.repeat_interleave(torch.arange(self.num_sources + 1, device=device), sizes)
+
+    def _domain_accuracy(self, domain_logits: Tensor, labels: Tensor) -> Tensor:
+        if self.num_sources == 1:
+            return binary_accuracy(domain_logits, labels)
+        return (domain_logits.argmax(dim=1) == labels).float().mean()
+
+    def _update_discriminator(self, inputs: Tensor, labels: Tensor, class_logits: Tensor) -> None:
+        """Manual mode: ``discriminator_steps`` updates of the discriminator on fixed inputs."""
         _, optimizer = self.optimizers()
         strategy = self.trainer.strategy
         for _ in range(self.hparams.discriminator_steps):
@@ -395,7 +441,7 @@ class DANNLitModule(L.LightningModule):
             blocked = strategy.block_backward_sync() if isinstance(strategy, ParallelStrategy) else nullcontext()
             with blocked:
                 optimizer.zero_grad()
-                self.manual_backward(domain_loss(self._domain_logits(features), labels))
+                self.manual_backward(self.adversarial_loss(self._domain_logits(inputs), labels, class_logits))
             if self.trainer.world_size > 1:
                 for param in self.discriminator.parameters():
                     if param.grad is not None:
@@ -431,6 +477,14 @@ class DANNLitModule(L.LightningModule):
     def _domain_logits(self, features: Tensor) -> Tensor:
         logits = self.discriminator(features)
         n = len(features)
+        if self.num_sources > 1:
+            domains = self.num_sources + 1
+            if logits.shape != (n, domains):
+                raise ConfigurationError(
+                    f"with num_sources={self.num_sources} the discriminator must return {domains} logits per "
+                    f"sample, shape ({n}, {domains}), got shape {tuple(logits.shape)}"
+                )
+            return logits
         if logits.shape not in ((n,), (n, 1)):
             raise ConfigurationError(
                 f"discriminator must return one logit per sample, shape ({n},) or ({n}, 1), "
@@ -464,16 +518,19 @@ class DANNLitModule(L.LightningModule):
     def _evaluation_step(self, stage: str, batch: Any, dataloader_idx: int) -> dict[str, Any]:
         domain = self._evaluation_domain(stage, dataloader_idx)
         x, y = unpack_evaluation_batch(batch)
-        set_domain(self.feature_extractor, SOURCE_DOMAIN if domain == "source" else TARGET_DOMAIN)
+        set_domain(self.feature_extractor, TARGET_DOMAIN if domain == "target" else SOURCE_DOMAIN)
         features = self.feature_extractor(x)
         set_domain(self.feature_extractor, TARGET_DOMAIN)  # the deployed model runs on the target
         logits = self._class_logits(features)
         if y is not None:
             self.class_acc[f"{stage}_{domain}"].update(logits, y)
         if stage == "val":
-            domain_logits = self._domain_logits(features)
-            label = SOURCE if domain == "source" else TARGET
-            self.val_domain_acc.update(domain_logits, torch.full_like(domain_logits, label))
+            domain_logits = self._domain_logits(self.discriminator_input(features, logits))
+            index = self.num_sources if domain == "target" else self.source_names.index(domain)
+            if self.num_sources == 1:
+                self.val_domain_acc.update(domain_logits, torch.full_like(domain_logits, float(index)))
+            else:
+                self.val_domain_acc.update(domain_logits, torch.full((len(domain_logits),), index, device=self.device))
             self._update_selection_scores(domain, features, logits, y)
         # For callbacks (embedding plots, proxy A-distance): what the step computed anyway.
         return {"domain": domain, "features": features, "logits": logits, "labels": y}
@@ -496,12 +553,13 @@ class DANNLitModule(L.LightningModule):
         if isinstance(loaders, Mapping):
             domain = list(loaders)[dataloader_idx]
         else:
-            order = ("source", "target") if stage == "val" else ("target",)
+            order = (*self.source_names, "target") if stage == "val" else ("target",)
             domain = order[dataloader_idx] if dataloader_idx < len(order) else f"#{dataloader_idx}"
-        if domain not in ("source", "target"):
+        if domain not in (*self.source_names, "target"):
+            valid = ", ".join(repr(name) for name in (*self.source_names, "target"))
             raise ConfigurationError(
-                f"{stage} dataloaders must be a dict with keys 'source' and/or 'target' (or a list read as "
-                f"[source, target]); got loader {domain!r}"
+                f"{stage} dataloaders must be a dict with keys among {valid} (or a list in that order); "
+                f"got loader {domain!r}"
             )
         return domain
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lightning as L
@@ -72,3 +73,17 @@ def make_trainer(root: Path, **kwargs) -> L.Trainer:
 def _deterministic():
     L.seed_everything(0, verbose=False)
     yield
+
+
+# Tests that feed the library bad input and check the error it gives: counted with
+# `python -m pytest -m bad_input --collect-only -q` (every parametrized case counts once).
+_BAD_INPUT = re.compile(
+    r"reject|bad_|_bad|named|names_the|names_a_|must|unknown|missing|damaged|unwritable|diverg|are_checked|explain|outside"
+    r"|empty|larger_than|mismatch|wrong"
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if _BAD_INPUT.search(getattr(item, "originalname", item.name)):
+            item.add_marker(pytest.mark.bad_input)

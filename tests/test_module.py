@@ -186,7 +186,7 @@ def test_evaluation_loaders_given_as_a_list_are_read_as_source_then_target(tmp_p
 
 def test_evaluation_loader_with_an_unknown_domain_key_is_rejected(tmp_path):
     datamodule = make_datamodule()
-    with pytest.raises(ValueError, match=r"keys 'source' and/or 'target'.*'holdout'"):
+    with pytest.raises(ValueError, match=r"keys among 'source', 'target'.*'holdout'"):
         make_trainer(tmp_path).validate(make_module(), dataloaders={"holdout": DataLoader(datamodule.target_val)})
 
 

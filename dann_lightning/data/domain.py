@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
+from dann_lightning.data.in_memory import InMemoryDataset, batched_view, features_tensor, labels_tensor
 from dann_lightning.errors import ConfigurationError, DataError
 
 # Which datasets each Trainer stage reads; the first group is required, the second optional.
@@ -42,9 +43,11 @@ class DomainDataModule(L.LightningDataModule):
     own shard of each domain.
 
     Args:
-        source_train: yields ``(x, y)`` with integer class labels ``y``.
+        source_train: yields ``(x, y)`` with integer class labels ``y``; or a list of such datasets,
+            one per source domain (multi-source DANN: batches then hold a list of source pairs).
         target_train: yields ``x``, ``(x,)`` or ``(x, y)``.
-        source_val: optional, yields ``(x, y)``.
+        source_val: optional, yields ``(x, y)``; with several sources, a list of one per source
+            (served as ``source_0``, ``source_1``, ... so that each is logged on its own).
         target_val: optional, yields ``x`` or ``(x, y)``.
         target_test: optional, yields ``x`` or ``(x, y)``.
         batch_size: samples per domain per step (a step sees ``2 * batch_size`` samples).
@@ -60,9 +63,9 @@ class DomainDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        source_train: Dataset | None = None,
+        source_train: Dataset | Sequence[Dataset] | None = None,
         target_train: Dataset | None = None,
-        source_val: Dataset | None = None,
+        source_val: Dataset | Sequence[Dataset] | None = None,
         target_val: Dataset | None = None,
         target_test: Dataset | None = None,
         *,
@@ -86,15 +89,34 @@ class DomainDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.shuffle_seed = shuffle_seed
 
+    @property
+    def num_sources(self) -> int:
+        """How many source domains: ``source_train`` may be one dataset or a list of them."""
+        return len(self.source_train) if _is_dataset_list(self.source_train) else 1
+
+    def _datasets(self, name: str) -> list[tuple[str, Dataset]]:
+        """``[(display name, dataset)]`` of attribute ``name``: one entry, or one per source domain."""
+        value = getattr(self, name)
+        if value is None:
+            return []
+        if _is_dataset_list(value):
+            return [(f"{name}[{k}]", dataset) for k, dataset in enumerate(value)]
+        return [(name, value)]
+
     def setup(self, stage: str) -> None:
         """Check the datasets the stage needs. Subclasses build their datasets, then call this."""
         required, optional = _STAGE_DATASETS[stage]
         for name in required:
             if getattr(self, name) is None:
                 raise DataError(f"{type(self).__name__} has no {name} dataset, which stage {stage!r} needs")
-        present = [name for name in required + optional if getattr(self, name) is not None]
-        for name in present:
-            if len(getattr(self, name)) == 0:
+        if _is_dataset_list(self.source_val) and len(self.source_val) != self.num_sources:
+            raise DataError(
+                f"source_val holds {len(self.source_val)} datasets but source_train {self.num_sources}: "
+                "one validation set per source domain"
+            )
+        present = [entry for name in required + optional for entry in self._datasets(name)]
+        for name, dataset in present:
+            if len(dataset) == 0:
                 raise DataError(f"{name} is empty: each dataset needs at least one sample")
         if stage == "fit":
             self._check_train_sizes()
@@ -102,8 +124,8 @@ class DomainDataModule(L.LightningDataModule):
 
     def _check_train_sizes(self) -> None:
         world_size = self.trainer.world_size if self.trainer is not None else 1
-        for name in ("source_train", "target_train"):
-            per_rank = math.ceil(len(getattr(self, name)) / world_size)
+        for name, dataset in self._datasets("source_train") + self._datasets("target_train"):
+            per_rank = math.ceil(len(dataset) / world_size)
             if per_rank < self.batch_size:
                 where = f" per device ({world_size} devices)" if world_size > 1 else ""
                 raise DataError(
@@ -111,9 +133,9 @@ class DomainDataModule(L.LightningDataModule):
                     "batches are dropped, so training would run no step. Lower batch_size or add samples."
                 )
 
-    def _check_feature_shapes(self, names: Sequence[str]) -> None:
-        shapes = {name: _feature_shape(getattr(self, name), name) for name in names}
-        reference = "source_train" if "source_train" in shapes else next(iter(shapes), None)
+    def _check_feature_shapes(self, datasets: Sequence[tuple[str, Dataset]]) -> None:
+        shapes = {name: _feature_shape(dataset, name) for name, dataset in datasets}
+        reference = next(iter(shapes), None)
         for name, shape in shapes.items():
             if shape != shapes[reference]:
                 raise DataError(
@@ -123,8 +145,8 @@ class DomainDataModule(L.LightningDataModule):
 
     def check_labels(self, num_classes: int) -> None:
         """Check in-memory source labels lie in ``[0, num_classes)``; called by the model at fit start."""
-        for name in ("source_train", "source_val"):
-            labels = _in_memory_labels(getattr(self, name))
+        for name, dataset in self._datasets("source_train") + self._datasets("source_val"):
+            labels = _in_memory_labels(dataset)
             if labels is None or len(labels) == 0:
                 continue
             if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
@@ -137,13 +159,18 @@ class DomainDataModule(L.LightningDataModule):
                 )
 
     def train_dataloader(self) -> CombinedLoader:
-        loaders = {
-            domain: self._loader(dataset, sampler=self._training_sampler(dataset, stream), drop_last=True)
-            for stream, (domain, dataset) in enumerate([("source", self.source_train), ("target", self.target_train)])
-        }
-        return CombinedLoader(loaders, mode="max_size_cycle")
+        sources = [dataset for _, dataset in self._datasets("source_train")]
+        loaders = [
+            self._loader(dataset, sampler=self._training_sampler(dataset, stream), drop_last=True)
+            for stream, dataset in enumerate([*sources, self.target_train])
+        ]
+        source = loaders[0] if not _is_dataset_list(self.source_train) else loaders[:-1]
+        return CombinedLoader({"source": source, "target": loaders[-1]}, mode="max_size_cycle")
 
     def val_dataloader(self) -> dict[str, DataLoader]:
+        if _is_dataset_list(self.source_val):
+            sources = {f"source_{k}": dataset for k, dataset in enumerate(self.source_val)}
+            return self._evaluation_loaders(**sources, target=self.target_val)
         return self._evaluation_loaders(source=self.source_val, target=self.target_val)
 
     def test_dataloader(self) -> dict[str, DataLoader]:
@@ -179,14 +206,88 @@ class DomainDataModule(L.LightningDataModule):
         return self.trainer.world_size, self.trainer.global_rank
 
     def _loader(self, dataset: Dataset, *, sampler: Sampler | None, drop_last: bool = False) -> DataLoader:
+        # In-memory tensors: one indexing operation per batch instead of a getitem per sample and a
+        # collation, with the same samplers (shuffling, sharding) choosing the indices.
+        batched = batched_view(dataset)
         return DataLoader(
-            dataset,
+            batched if batched is not None else dataset,
             batch_size=self.batch_size,
             sampler=sampler,
             drop_last=drop_last,
+            collate_fn=InMemoryDataset.collate if batched is not None else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        x_source: Any,
+        y_source: Any,
+        x_target: Any,
+        y_target: Any | None = None,
+        *,
+        x_source_val: Any | None = None,
+        y_source_val: Any | None = None,
+        x_target_val: Any | None = None,
+        y_target_val: Any | None = None,
+        x_target_test: Any | None = None,
+        y_target_test: Any | None = None,
+        **loader_options: Any,
+    ) -> DomainDataModule:
+        """A data module over numpy arrays or tensors, served a whole batch at a time.
+
+        Features become float32, labels int64 class indices. ``y_target`` (optional) is never
+        trained on: without ``x_target_val`` it labels the target training rows for the oracle
+        ``val/target_acc`` (the transductive evaluation of domain-adaptation papers).
+        ``loader_options`` are ``batch_size``, ``num_workers``, ``pin_memory``, ``shuffle_seed``.
+
+        Example:
+            >>> import numpy as np
+            >>> rng = np.random.default_rng(0)
+            >>> data = DomainDataModule.from_arrays(
+            ...     rng.normal(size=(100, 4)), rng.integers(0, 3, 100), rng.normal(size=(80, 4)), batch_size=16
+            ... )
+            >>> data.setup("fit")
+            >>> batch, _, _ = next(iter(data.train_dataloader()))
+            >>> [tuple(t.shape) for t in batch["source"]], [tuple(t.shape) for t in batch["target"]]
+            ([(16, 4), (16,)], [(16, 4)])
+        """
+        source = features_tensor(x_source, "x_source")
+        target = features_tensor(x_target, "x_target")
+
+        def labelled(x: Any, y: Any, x_name: str, y_name: str) -> InMemoryDataset | None:
+            if x is None and y is None:
+                return None
+            if x is None or y is None:
+                raise DataError(f"{x_name} and {y_name} go together; got only {x_name if y is None else y_name}")
+            features = features_tensor(x, x_name)
+            return InMemoryDataset(features, labels_tensor(y, y_name, len(features), x_name))
+
+        splits = {
+            "source_train": (source, labels_tensor(y_source, "y_source", len(source), "x_source")),
+            "source_val": labelled(x_source_val, y_source_val, "x_source_val", "y_source_val"),
+            "target_val": labelled(x_target_val, y_target_val, "x_target_val", "y_target_val"),
+            "target_test": labelled(x_target_test, y_target_test, "x_target_test", "y_target_test"),
+        }
+        if y_target is not None and splits["target_val"] is None:
+            splits["target_val"] = InMemoryDataset(target, labels_tensor(y_target, "y_target", len(target), "x_target"))
+        for name, split in [("x_target", target)] + [
+            (f"x_{key}", ds.tensors[0]) for key, ds in splits.items() if isinstance(ds, InMemoryDataset)
+        ]:
+            if split.shape[1:] != source.shape[1:]:
+                raise DataError(
+                    f"{name} has rows of shape {tuple(split.shape[1:])} but x_source has {tuple(source.shape[1:])}; "
+                    "every array must share the source's feature shape"
+                )
+        return cls(
+            source_train=InMemoryDataset(*splits["source_train"]),
+            target_train=InMemoryDataset(target),
+            source_val=splits["source_val"],
+            target_val=splits["target_val"],
+            target_test=splits["target_test"],
+            **loader_options,
         )
 
 
@@ -199,6 +300,10 @@ def _feature_shape(dataset: Dataset, name: str) -> tuple[int, ...]:
     if not hasattr(features, "shape"):
         raise DataError(f"{name} features must be tensors or arrays, got {type(features).__name__}")
     return tuple(features.shape)
+
+
+def _is_dataset_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and not isinstance(value, Dataset)
 
 
 def _in_memory_labels(dataset: Dataset | None) -> Tensor | None:

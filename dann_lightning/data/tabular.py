@@ -25,6 +25,7 @@ from dann_lightning.data.tabular_io import (
 )
 from dann_lightning.data.tabular_shift import check_shift_arguments, make_tabular_shift
 from dann_lightning.data.transforms import Standardizer
+from dann_lightning.errors import ConfigurationError, DataError
 
 __all__ = ["TabularDataModule", "TabularShiftDataModule", "TabularSplits", "make_tabular_shift"]
 
@@ -73,7 +74,7 @@ class _StandardizedTables(DomainDataModule):
             self._build_datasets()
         test = self._splits.target_test
         if stage == "test" and test is not None and test[1] is None:
-            raise ValueError(
+            raise DataError(
                 f"stage 'test' measures accuracy on the target, but {self._splits.target_test_name} has no labels. "
                 "Pass target_test: labelled rows with the same feature columns (predict needs no labels)."
             )
@@ -108,7 +109,7 @@ class _StandardizedTables(DomainDataModule):
     def _check_restored_features(self) -> None:
         assert self._splits is not None
         if self._restored_features is not None and self._restored_features != self._splits.features:
-            raise ValueError(
+            raise DataError(
                 f"the checkpoint was trained on feature columns {self._restored_features}, but this data has "
                 f"{self._splits.features}: give the same columns in the same order (features)"
             )
@@ -174,24 +175,26 @@ class TabularDataModule(_StandardizedTables):
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers)
         if not isinstance(label, str) or not label:
-            raise ValueError(f"TabularDataModule label must be a non-empty column name, got {label!r}")
+            raise ConfigurationError(f"TabularDataModule label must be a non-empty column name, got {label!r}")
         if features is not None:
             if isinstance(features, str) or not all(isinstance(name, str) for name in features):
-                raise ValueError(f"TabularDataModule features must be a list of column names, got {features!r}")
+                raise ConfigurationError(f"TabularDataModule features must be a list of column names, got {features!r}")
             if not features:
-                raise ValueError("TabularDataModule features is empty: name at least one column, or None for all")
+                raise ConfigurationError(
+                    "TabularDataModule features is empty: name at least one column, or None for all"
+                )
             duplicates = sorted({name for name in features if list(features).count(name) > 1})
             if duplicates:
-                raise ValueError(f"TabularDataModule features names {duplicates} more than once")
+                raise ConfigurationError(f"TabularDataModule features names {duplicates} more than once")
         if not (isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool)):
-            raise ValueError(f"TabularDataModule val_fraction must be a number in [0, 1), got {val_fraction!r}")
+            raise ConfigurationError(f"TabularDataModule val_fraction must be a number in [0, 1), got {val_fraction!r}")
         if not (math.isfinite(val_fraction) and 0 <= val_fraction < 1):
-            raise ValueError(f"TabularDataModule val_fraction must be a number in [0, 1), got {val_fraction!r}")
+            raise ConfigurationError(f"TabularDataModule val_fraction must be a number in [0, 1), got {val_fraction!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"TabularDataModule seed must be an integer, got {seed!r}")
+            raise ConfigurationError(f"TabularDataModule seed must be an integer, got {seed!r}")
         for name, value in [("source", source), ("target", target)]:
             if value is None:
-                raise ValueError(f"TabularDataModule {name} is required: a file path or arrays")
+                raise ConfigurationError(f"TabularDataModule {name} is required: a file path or arrays")
 
         # Hyperparameters (saved in checkpoints) hold file names as strings, and no arrays.
         paths = {"source": source, "target": target, "target_test": target_test}
@@ -240,7 +243,7 @@ class TabularDataModule(_StandardizedTables):
         arrays = [table.name for table in tables.values() if table.kind == "arrays"]
         if arrays:
             if self.features is not None:
-                raise ValueError(
+                raise DataError(
                     f"features names columns, but {arrays[0]} has none: pass a mapping of column name to "
                     "values, or leave features unset"
                 )
@@ -254,7 +257,7 @@ class TabularDataModule(_StandardizedTables):
             if role != "source" and set(other) != set(names):
                 only_source = [name for name in names if name not in other]
                 only_other = [name for name in other if name not in names]
-                raise ValueError(
+                raise DataError(
                     f"{source.name} and {table.name} have different feature columns (label {self.label!r} aside): "
                     f"only in {role}: {only_other}, only in source: {only_source}. Make them match, or list "
                     "the shared columns in features."
@@ -267,7 +270,7 @@ class TabularDataModule(_StandardizedTables):
         if self.val_fraction > 0:
             n_val = max(n_val, 1)
         if n_val >= rows:
-            raise ValueError(
+            raise DataError(
                 f"{table.name} has {rows} row(s): val_fraction={self.val_fraction} leaves none for training"
             )
         order = np.random.default_rng(seed).permutation(rows)
@@ -282,7 +285,7 @@ def _check_widths(selected: dict[str, Selected], tables: dict[str, Table]) -> No
     width = selected["source"].x.shape[1]
     for role, chosen in selected.items():
         if chosen.x.shape[1] != width:
-            raise ValueError(
+            raise DataError(
                 f"{tables['source'].name} has {width} feature values per row, {tables[role].name} has "
                 f"{chosen.x.shape[1]}: source and target need the same features"
             )

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from dann_lightning.errors import DataError, MissingDependencyError, MissingFileError
+
 # A file path, or arrays: ``(x, y)``, ``x`` alone (unlabelled), or a mapping of column name to
 # values (a dict, ``np.load(...)`` of an NPZ file, a pandas DataFrame).
 TableSource = str | os.PathLike | tuple | np.ndarray | Mapping
@@ -67,12 +69,12 @@ def read_table(source: TableSource, role: str) -> Table:
         return _array_table({"x": source}, f"{role} array")
     if isinstance(source, tuple):
         if len(source) != 2:
-            raise ValueError(f"{role} arrays must be a pair (x, y), got a tuple of {len(source)} items")
+            raise DataError(f"{role} arrays must be a pair (x, y), got a tuple of {len(source)} items")
         return _array_table({"x": source[0], "y": source[1]}, f"{role} arrays (x, y)")
     if hasattr(source, "keys") and hasattr(source, "__getitem__"):  # a dict, an NpzFile, a DataFrame
         columns = {str(key): source[key] for key in list(source.keys())}
         return _array_table(columns, f"{role} columns", kind="file")
-    raise TypeError(
+    raise DataError(
         f"{role} must be a file path ({', '.join(SUFFIXES)}), an (x, y) pair of arrays, an x array, or a "
         f"mapping of column name to values; got {type(source).__name__}"
     )
@@ -96,15 +98,15 @@ def select(table: Table, label: str, features: Sequence[str] | None, *, require_
     y = None if unlabelled else _labels(table, label)
     names = [name for name in table.columns if name != label] if features is None else list(features)
     if not names:
-        raise ValueError(f"{table.name} has no feature column: its only column is the label {label!r}")
+        raise DataError(f"{table.name} has no feature column: its only column is the label {label!r}")
     missing = [name for name in names if name not in table.columns]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{table.name} lacks the feature column(s) {missing} named in features; its columns are "
             f"{table.describe_columns()}"
         )
     if label in names:
-        raise ValueError(f"features lists the label column {label!r}; a label cannot also be a feature")
+        raise DataError(f"features lists the label column {label!r}; a label cannot also be a feature")
     _reject_categorical(table, names)
     blocks = [_numbers(table, name) for name in names]
     x = np.concatenate([block.reshape(len(block), -1) for block in blocks], axis=1)
@@ -114,9 +116,9 @@ def select(table: Table, label: str, features: Sequence[str] | None, *, require_
 def check_has_label(table: Table, label: str) -> None:
     """Raise ``ValueError`` naming the table and its columns if it has no label column."""
     if table.kind == "arrays" and "y" not in table.columns:
-        raise ValueError(f"{table.name} has no labels: give labelled data as an (x, y) pair")
+        raise DataError(f"{table.name} has no labels: give labelled data as an (x, y) pair")
     if table.kind != "arrays" and label not in table.columns:
-        raise ValueError(
+        raise DataError(
             f"{table.name} has no label column {label!r}; its columns are {table.describe_columns()}. "
             "Set label to the column that holds the class."
         )
@@ -137,7 +139,7 @@ def _read_file(path: Path, role: str) -> Table:
     if not path.is_file():
         where = f" (resolved to {path.resolve()})" if not path.is_absolute() else ""
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise FileNotFoundError(f"{name} {what}{where}; expected a {', '.join(SUFFIXES)} file")
+        raise MissingFileError(f"{name} {what}{where}; expected a {', '.join(SUFFIXES)} file")
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     suffix = suffix.lower()
     if suffix in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
@@ -146,7 +148,7 @@ def _read_file(path: Path, role: str) -> Table:
         return _read_npz(path, name)
     if suffix == ".parquet":
         return _read_parquet(path, name)
-    raise ValueError(f"{name} has an unknown format {suffix or '(no suffix)'!r}; valid: {', '.join(SUFFIXES)}")
+    raise DataError(f"{name} has an unknown format {suffix or '(no suffix)'!r}; valid: {', '.join(SUFFIXES)}")
 
 
 def _read_text(path: Path, name: str, delimiter: str) -> Table:
@@ -159,21 +161,21 @@ def _read_text(path: Path, name: str, delimiter: str) -> Table:
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)
         if header is None:
-            raise ValueError(f"{name} is empty: expected a header line naming the columns, then one line per sample")
+            raise DataError(f"{name} is empty: expected a header line naming the columns, then one line per sample")
         header = [cell.strip() for cell in header]
         _check_header(header, name)
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue  # blank lines, e.g. at the end of the file
             if len(row) != len(header):
-                raise ValueError(
+                raise DataError(
                     f"{name} line {reader.line_num} has {len(row)} fields, the header has {len(header)} "
                     f"({', '.join(header)})"
                 )
             rows.append(row)
             lines.append(reader.line_num)
     if not rows:
-        raise ValueError(f"{name} has a header ({', '.join(header)}) but no data lines")
+        raise DataError(f"{name} has a header ({', '.join(header)}) but no data lines")
     # Columns of numbers are converted now (8 bytes a cell); others keep their strings for select().
     by_column = zip(*rows, strict=True)
     columns = {column: _parsed(np.array(cells, dtype=object)) for column, cells in zip(header, by_column, strict=True)}
@@ -190,10 +192,10 @@ def _parsed(cells: np.ndarray) -> np.ndarray:
 def _check_header(header: list[str], name: str) -> None:
     blank = [index + 1 for index, cell in enumerate(header) if not cell]
     if blank:
-        raise ValueError(f"{name} header has no name for column(s) {blank} (counting from 1): {header}")
+        raise DataError(f"{name} header has no name for column(s) {blank} (counting from 1): {header}")
     duplicates = sorted({cell for cell in header if header.count(cell) > 1})
     if duplicates:
-        raise ValueError(f"{name} header names column(s) {duplicates} more than once")
+        raise DataError(f"{name} header names column(s) {duplicates} more than once")
 
 
 def _read_npz(path: Path, name: str) -> Table:
@@ -201,9 +203,9 @@ def _read_npz(path: Path, name: str) -> Table:
         with np.load(path, allow_pickle=False) as archive:
             columns = {key: archive[key] for key in archive.files}
     except ValueError as error:  # object arrays need pickle, which a data file has no business with
-        raise ValueError(f"{name} holds object arrays, which need pickle to load; save numeric arrays") from error
+        raise DataError(f"{name} holds object arrays, which need pickle to load; save numeric arrays") from error
     if not columns:
-        raise ValueError(f"{name} is empty: it holds no arrays; expected one array per column (or an x matrix)")
+        raise DataError(f"{name} is empty: it holds no arrays; expected one array per column (or an x matrix)")
     return _array_table(columns, name, kind="file")
 
 
@@ -211,13 +213,13 @@ def _read_parquet(path: Path, name: str) -> Table:
     try:
         import pyarrow.parquet as parquet
     except ImportError as error:
-        raise ImportError(
+        raise MissingDependencyError(
             f"reading {name} needs the pyarrow package, which is not installed: `pip install pyarrow`, "
             "or save the table as CSV or NPZ"
         ) from error
     table = parquet.read_table(path)
     if table.num_columns == 0:
-        raise ValueError(f"{name} is empty: it holds no columns")
+        raise DataError(f"{name} is empty: it holds no columns")
     columns = {column: table.column(column).to_numpy(zero_copy_only=False) for column in table.column_names}
     return _array_table(columns, name, kind="file")
 
@@ -225,16 +227,16 @@ def _read_parquet(path: Path, name: str) -> Table:
 def _array_table(columns: dict[str, Any], name: str, kind: str = "arrays") -> Table:
     arrays = {key: np.asarray(value) for key, value in columns.items()}
     if not arrays:
-        raise ValueError(f"{name} holds no columns")
+        raise DataError(f"{name} holds no columns")
     for key, array in arrays.items():
         if array.ndim not in (1, 2) or (kind == "arrays" and key == "x" and array.ndim != 2):
             expected = "(rows, features)" if kind == "arrays" and key == "x" else "(rows,) or (rows, k)"
-            raise ValueError(f"{name}: {key!r} must have shape {expected}, got shape {array.shape}")
+            raise DataError(f"{name}: {key!r} must have shape {expected}, got shape {array.shape}")
     lengths = {key: len(array) for key, array in arrays.items()}
     if len(set(lengths.values())) > 1:
-        raise ValueError(f"{name}: columns differ in length (rows): {lengths}")
+        raise DataError(f"{name}: columns differ in length (rows): {lengths}")
     if next(iter(lengths.values())) == 0:
-        raise ValueError(f"{name} is empty: it has 0 rows")
+        raise DataError(f"{name} is empty: it has 0 rows")
     return Table(name=name, columns=arrays, row_names=lambda row: f"row {row} (counting from 0)", kind=kind)
 
 
@@ -244,7 +246,7 @@ def _array_table(columns: dict[str, Any], name: str, kind: str = "arrays") -> Ta
 def _reject_categorical(table: Table, names: Sequence[str]) -> None:
     categorical = [name for name in names if _is_categorical(table.columns[name])]
     if categorical:
-        raise ValueError(
+        raise DataError(
             f"{table.name} has non-numeric (categorical) column(s) {categorical}: features must be numbers. "
             "Encode them as numeric columns (e.g. one-hot) or leave them out by listing the numeric ones in features."
         )
@@ -271,7 +273,7 @@ def _numbers(table: Table, column: str) -> np.ndarray:
         where = f"{column}[{sub[0]}]" if sub else column
         what = _describe_cell(values[(row, *sub)])
         count = int(bad.sum())
-        raise ValueError(
+        raise DataError(
             f"{table.name} {table.row_names(int(row))}, column {where!r}: {what} ({count} non-finite cell(s) in "
             "this column); every feature cell must be a finite number: fill or drop those rows"
         )
@@ -281,19 +283,19 @@ def _numbers(table: Table, column: str) -> np.ndarray:
 def _labels(table: Table, column: str) -> np.ndarray:
     values = table.columns[column]
     if values.ndim != 1:
-        raise ValueError(f"{table.name}: the label {column!r} must have shape (rows,), got {values.shape}")
+        raise DataError(f"{table.name}: the label {column!r} must have shape (rows,), got {values.shape}")
     hint = "labels must be integer class indices 0, 1, ..., num_classes - 1"
     if values.dtype.kind not in _NUMERIC_KINDS:
         for row, cell in _cells(values):
             if not _is_missing(cell) and _as_number(cell) is None:
-                raise ValueError(f"{table.name} {table.row_names(row)}, label column {column!r}: {cell!r}; {hint}")
+                raise DataError(f"{table.name} {table.row_names(row)}, label column {column!r}: {cell!r}; {hint}")
     numbers = _numbers(table, column)
     bad = (numbers != np.round(numbers)) | (numbers < 0)
     if bad.any():
         row = int(np.argmax(bad))
         cell = values[row]
         shown = repr(cell) if isinstance(cell, str) else f"{float(cell):g}"
-        raise ValueError(f"{table.name} {table.row_names(row)}, label column {column!r}: {shown}; {hint}")
+        raise DataError(f"{table.name} {table.row_names(row)}, label column {column!r}: {shown}; {hint}")
     return numbers.astype(np.int64)
 
 
@@ -313,7 +315,7 @@ def _cell_number(table: Table, column: str, row: int, cell: Any) -> float:
         return math.nan
     number = _as_number(cell)
     if number is None:
-        raise ValueError(
+        raise DataError(
             f"{table.name} {table.row_names(row)}, column {column!r}: {cell!r} is not a number; every feature "
             "cell must be a finite number"
         )

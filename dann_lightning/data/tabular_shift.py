@@ -14,6 +14,8 @@ import numpy as np
 from scipy.linalg import expm
 from sklearn.datasets import make_classification
 
+from dann_lightning.errors import ConfigurationError
+
 # The shift at strength 1; every part grows linearly with the strength (0 = no shift).
 ROTATION_DEGREES = 60.0  # largest angle of the subspace rotation
 LOG_SCALE_STD = 0.75  # feature-wise scale factors are exp(N(0, LOG_SCALE_STD))
@@ -116,15 +118,15 @@ def check_shift_arguments(
     """Raise ``ValueError`` naming ``owner`` and the argument, for any invalid one."""
     for name, value in [("n_samples", n_samples), ("n_val", n_val), ("n_test", n_test)]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{owner} {name} must be a positive integer, got {value!r}")
+            raise ConfigurationError(f"{owner} {name} must be a positive integer, got {value!r}")
     if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 4:
-        raise ValueError(f"{owner} n_features must be an integer >= 4, got {n_features!r}")
+        raise ConfigurationError(f"{owner} n_features must be an integer >= 4, got {n_features!r}")
     if isinstance(strength, bool) or not (isinstance(strength, (int, float)) and math.isfinite(strength)):
-        raise ValueError(f"{owner} strength must be a finite number >= 0, got {strength!r}")
+        raise ConfigurationError(f"{owner} strength must be a finite number >= 0, got {strength!r}")
     if strength < 0:
-        raise ValueError(f"{owner} strength must be a finite number >= 0, got {strength!r}")
+        raise ConfigurationError(f"{owner} strength must be a finite number >= 0, got {strength!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"{owner} seed must be a non-negative integer, got {seed!r}")
+        raise ConfigurationError(f"{owner} seed must be a non-negative integer, got {seed!r}")
 
 
 def _subspace_rotation(n_features: int, rng: np.random.Generator, largest_angle: float) -> np.ndarray:

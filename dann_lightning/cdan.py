@@ -1,0 +1,126 @@
+"""CDANLitModule: conditional domain-adversarial training (Long et al., NeurIPS 2018)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from typing_extensions import override
+
+from dann_lightning.analysis.scores import entropy
+from dann_lightning.errors import ConfigurationError
+from dann_lightning.losses import TARGET, domain_loss
+from dann_lightning.module import DANNLitModule
+
+MULTILINEAR_LIMIT = 4096  # above this many products, the randomized map (as in the paper)
+
+
+class CDANLitModule(DANNLitModule):
+    """Conditional adversarial domain adaptation: the discriminator sees features *and* predictions.
+
+    Instead of the features ``f``, the discriminator receives the multilinear map ``f ⊗ g`` (the
+    flattened outer product) of the features and the class probabilities ``g`` (detached), so
+    that aligning the domains also aligns the class-conditional structure. When
+    ``feature_dim * num_classes`` exceeds 4096, a randomized multilinear map
+    ``(R_f f) ⊙ (R_g g) / sqrt(randomized_dim)`` with fixed random Gaussian ``R_f``, ``R_g`` takes
+    its place. With ``entropy_conditioning`` (CDAN+E), each sample's domain loss is weighted by
+    ``1 + exp(-H(g))``, normalised within each domain, so that confidently predicted samples
+    count more in the alignment.
+
+    Everything else (gradient reversal, schedules, optimization modes, metrics, checkpoints, the
+    CLI) is :class:`DANNLitModule`'s; its arguments are accepted here too.
+
+    Args:
+        feature_extractor: maps inputs to ``feature_dim`` features.
+        classifier: maps features to ``num_classes`` logits.
+        discriminator: maps the conditioned input to one logit per sample; its input width is
+            :attr:`discriminator_in_features` (``feature_dim * num_classes``, or
+            ``randomized_dim`` with the randomized map).
+        num_classes: number of classes.
+        feature_dim: width of the feature extractor's output.
+        entropy_conditioning: weight the domain loss by prediction certainty (CDAN+E).
+        randomized: use the randomized multilinear map; default: when
+            ``feature_dim * num_classes > 4096``.
+        randomized_dim: output width of the randomized map.
+        **kwargs: the options of :class:`DANNLitModule`.
+    """
+
+    needs_target_predictions = True
+
+    def __init__(
+        self,
+        feature_extractor: nn.Module,
+        classifier: nn.Module,
+        discriminator: nn.Module,
+        *,
+        num_classes: int,
+        feature_dim: int,
+        entropy_conditioning: bool = True,
+        randomized: bool | None = None,
+        randomized_dim: int = 1024,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(feature_extractor, classifier, discriminator, num_classes=num_classes, **kwargs)
+        for name, value in [("feature_dim", feature_dim), ("randomized_dim", randomized_dim)]:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"CDANLitModule {name} must be a positive integer, got {value!r}")
+        self.feature_dim = feature_dim
+        self.randomized = feature_dim * num_classes > MULTILINEAR_LIMIT if randomized is None else bool(randomized)
+        if self.randomized:
+            # Fixed once, kept in the state dict: a reloaded model maps its inputs the same way.
+            generator = torch.Generator().manual_seed(0)
+            self.register_buffer("random_features", torch.randn(feature_dim, randomized_dim, generator=generator))
+            self.register_buffer("random_classes", torch.randn(num_classes, randomized_dim, generator=generator))
+        expected = self.discriminator_in_features
+        width = _first_linear_width(discriminator)
+        if width is not None and width != expected:
+            how = f"randomized_dim={randomized_dim}" if self.randomized else f"feature_dim * num_classes = {expected}"
+            raise ConfigurationError(
+                f"CDANLitModule's discriminator must take {expected} inputs ({how}), but its first linear layer "
+                f"takes {width}"
+            )
+
+    @property
+    def discriminator_in_features(self) -> int:
+        """The input width the discriminator must accept."""
+        if self.randomized:
+            return self.random_features.shape[1]
+        return self.feature_dim * self.num_classes
+
+    @override
+    def discriminator_input(self, features: Tensor, class_logits: Tensor) -> Tensor:
+        features = features.flatten(1)
+        if features.shape[1] != self.feature_dim:
+            raise ConfigurationError(
+                f"CDANLitModule feature_dim={self.feature_dim}, but the feature extractor returns "
+                f"{features.shape[1]} features per sample"
+            )
+        probs = torch.softmax(class_logits.detach().float(), dim=1).to(features.dtype)
+        if self.randomized:
+            projected = (features @ self.random_features.to(features.dtype)) * (
+                probs @ self.random_classes.to(features.dtype)
+            )
+            return projected / math.sqrt(self.random_features.shape[1])
+        return torch.bmm(probs.unsqueeze(2), features.unsqueeze(1)).flatten(1)
+
+    @override
+    def adversarial_loss(self, domain_logits: Tensor, labels: Tensor, class_logits: Tensor) -> Tensor:
+        if not self.hparams.entropy_conditioning:
+            return domain_loss(domain_logits, labels)
+        certainty = 1.0 + torch.exp(-entropy(torch.softmax(class_logits.detach().float(), dim=1)))
+        # Each domain's weights sum to one, as in the reference implementation: the domains count
+        # equally whatever their batch sizes.
+        target = labels == TARGET
+        weights = torch.where(target, certainty / certainty[target].sum(), certainty / certainty[~target].sum())
+        per_sample = F.binary_cross_entropy_with_logits(domain_logits.float(), labels, reduction="none")
+        return (weights * per_sample).sum() / weights.sum()
+
+
+def _first_linear_width(module: nn.Module) -> int | None:
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            return layer.in_features
+    return None

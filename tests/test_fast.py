@@ -1,0 +1,133 @@
+"""The batch-at-once data path, from_arrays, and a training step free of host-device syncs."""
+
+from types import SimpleNamespace
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.data import DataLoader, TensorDataset
+
+from dann_lightning import DomainDataModule
+from dann_lightning.data.in_memory import InMemoryDataset
+from dann_lightning.errors import DataError
+from tests.conftest import blobs, make_datamodule, make_module, make_trainer
+
+
+def batches(loader):
+    return [[t.clone() for t in batch] for batch in loader]
+
+
+def test_batched_path_serves_exactly_the_per_sample_batches():
+    datamodule = make_datamodule(n=100, batch_size=16)
+    datamodule.setup("fit")
+    combined = datamodule.train_dataloader()
+    fast = combined.iterables["source"]
+    assert isinstance(fast.dataset, InMemoryDataset)
+    # The same sampler and the default per-sample collation: the reference.
+    slow = DataLoader(datamodule.source_train, batch_size=16, sampler=fast.sampler, drop_last=True)
+    for epoch in (0, 1):
+        fast.sampler.set_epoch(epoch)
+        got = batches(fast)
+        expected = batches(slow)
+        assert len(got) == len(expected) == 100 // 16
+        for (x, y), (x_ref, y_ref) in zip(got, expected, strict=True):
+            assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
+def test_batched_path_shards_across_processes_without_overlap():
+    x, y = blobs(64)
+    seen = []
+    for rank in (0, 1):
+        datamodule = DomainDataModule(TensorDataset(x, y), TensorDataset(x), batch_size=8)
+        datamodule.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        loader = datamodule.train_dataloader().iterables["source"]
+        rows = torch.cat([batch[0] for batch in loader])
+        assert len(rows) == 32
+        seen.append({tuple(row.tolist()) for row in rows})
+    assert not seen[0] & seen[1]
+    assert len(seen[0] | seen[1]) == len({tuple(row.tolist()) for row in x})
+
+
+def test_subclassed_datasets_keep_their_own_getitem():
+    class Doubling(TensorDataset):
+        def __getitem__(self, index):
+            x, y = super().__getitem__(index)
+            return 2 * x, y
+
+    x, y = blobs(32)
+    datamodule = make_datamodule(n=32, batch_size=8, source_train=Doubling(x, y))
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader().iterables["source"]
+    assert not isinstance(loader.dataset, InMemoryDataset)
+    x_batch, _ = next(iter(loader))
+    assert all(any(torch.equal(row, 2 * original) for original in x) for row in x_batch)
+
+
+def test_from_arrays_takes_numpy_and_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    y_source = rng.integers(0, 2, 200)
+    x_source = rng.normal(size=(200, 3)) + y_source[:, None] * 3.0
+    y_target = rng.integers(0, 2, 150)
+    x_target = rng.normal(size=(150, 3)) + y_target[:, None] * 3.0 + 0.3
+    datamodule = DomainDataModule.from_arrays(x_source, y_source, x_target, y_target, batch_size=32)
+    datamodule.setup("fit")
+    assert datamodule.source_train.tensors[0].dtype == torch.float32
+    assert datamodule.source_train.tensors[1].dtype == torch.int64
+    assert len(datamodule.target_train.tensors) == 1  # target labels are not in the training split
+    trainer = make_trainer(tmp_path, max_epochs=10)
+    trainer.fit(make_module(in_features=3), datamodule)
+    assert trainer.callback_metrics["val/target_acc"] > 0.8  # y_target labels the oracle only
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"y_source": np.zeros(9)}, r"y_source has 9 labels but x_source has 10 rows"),
+        ({"x_source": np.array([["a", "b"]] * 10)}, r"x_source must be numeric, got an array of dtype <U1"),
+        ({"x_target": np.zeros((10, 3))}, r"x_target has rows of shape \(3,\) but x_source has \(2,\)"),
+        (
+            {"x_source": np.where(np.arange(20).reshape(10, 2) == 7, np.nan, 0.0)},
+            r"x_source holds NaN or inf; the first such row is 3",
+        ),
+        ({"y_source": np.full(10, 0.5)}, r"y_source must hold integer class indices; row 0 holds 0.5"),
+        ({"x_source_val": np.zeros((4, 2))}, r"x_source_val and y_source_val go together; got only x_source_val"),
+        ({"x_target": np.zeros((0, 2))}, r"x_target is empty"),
+    ],
+)
+def test_from_arrays_bad_input_names_the_array(arrays, message):
+    kwargs = {"x_source": np.zeros((10, 2)), "y_source": np.zeros(10, dtype=int), "x_target": np.zeros((10, 2))}
+    kwargs.update(arrays)
+    with pytest.raises(DataError, match=message):
+        DomainDataModule.from_arrays(**kwargs)
+
+
+class CountSyncs(L.Callback):
+    """``.item()`` calls (host-device synchronisations on an accelerator) in each training batch."""
+
+    def __init__(self):
+        self.counts = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._profile = profile(activities=[ProfilerActivity.CPU])
+        self._profile.__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._profile.__exit__(None, None, None)
+        self.counts.append(sum(event.name == "aten::_local_scalar_dense" for event in self._profile.events()))
+
+
+@pytest.mark.parametrize("optimization", ["automatic", "manual"])
+def test_training_steps_do_not_synchronise_except_when_logging(tmp_path, optimization):
+    # SGD keeps no per-parameter step counters (Adam reads CPU-side ones, which do not sync).
+    count = CountSyncs()
+    module = make_module(optimization=optimization, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))
+    steps_per_batch = 2 if optimization == "manual" else 1  # manual: a discriminator and a main step
+    trainer = make_trainer(
+        tmp_path, max_steps=8 * steps_per_batch, log_every_n_steps=4, limit_val_batches=0, callbacks=[count]
+    )
+    trainer.fit(module, make_datamodule())
+    # Batch 0 checks the labels once; batches 3 and 7 are logging steps; the rest: none at all.
+    assert [count.counts[i] for i in (1, 2, 4, 5, 6)] == [0, 0, 0, 0, 0]
+    assert count.counts[0] > 0
