@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from dann_lightning.errors import CheckpointError, ConfigurationError, MissingDependencyError, MissingFileError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -22,7 +24,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module by name; ValueError listing the valid names otherwise."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}")
+        raise ConfigurationError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}")
     return ACTIVATIONS[name]()
 
 
@@ -64,11 +66,11 @@ class MLP(nn.Module):
             (f"hidden_features[{i}]", w) for i, w in enumerate(hidden_features)
         ]:
             if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
-                raise ValueError(f"MLP {name} must be a positive integer, got {width!r}")
+                raise ConfigurationError(f"MLP {name} must be a positive integer, got {width!r}")
         if out_features is None and not hidden_features:
-            raise ValueError("MLP needs hidden_features or out_features; both are empty")
+            raise ConfigurationError("MLP needs hidden_features or out_features; both are empty")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"MLP dropout must lie in [0, 1), got {dropout}")
+            raise ConfigurationError(f"MLP dropout must lie in [0, 1), got {dropout}")
         make_activation(activation)  # fail on a bad name before building anything
 
         layers: list[nn.Module] = []
@@ -151,7 +153,7 @@ class DomainBatchNorm(nn.Module):
     def __init__(self, num_features: int, dims: int = 2, num_domains: int = 2) -> None:
         super().__init__()
         if dims not in (1, 2):
-            raise ValueError(f"DomainBatchNorm dims must be 1 or 2, got {dims!r}")
+            raise ConfigurationError(f"DomainBatchNorm dims must be 1 or 2, got {dims!r}")
         norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
         self.norms = nn.ModuleList(norm(num_features) for _ in range(num_domains))
         self.domain = TARGET_DOMAIN
@@ -165,7 +167,7 @@ def set_domain(module: nn.Module, domain: int) -> None:
     for layer in module.modules():
         if isinstance(layer, DomainBatchNorm):
             if not 0 <= domain < len(layer.norms):
-                raise ValueError(f"domain must lie in [0, {len(layer.norms)}), got {domain!r}")
+                raise ConfigurationError(f"domain must lie in [0, {len(layer.norms)}), got {domain!r}")
             layer.domain = domain
 
 
@@ -182,7 +184,7 @@ def make_norm2d(norm: str, channels: int) -> nn.Module:
         return nn.BatchNorm2d(channels)
     if norm == "domain":
         return DomainBatchNorm(channels)
-    raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+    raise ConfigurationError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
 
 
 # ---------------------------------------------------------------------- the paper's CNNs
@@ -196,13 +198,13 @@ def _check_image_size(network: str, image_size: int, layers: Sequence[tuple[str,
     """Side of the last feature map for ``(name, kernel, stride, padding)`` layers; ValueError if a
     layer would leave nothing."""
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"{network} image_size must be a positive integer, got {image_size!r}")
+        raise ConfigurationError(f"{network} image_size must be a positive integer, got {image_size!r}")
     size = image_size
     for name, kernel, stride, padding in layers:
         size = _conv_output(size, kernel, stride, padding)
         if size < 1:
             smallest = next(s for s in range(image_size, 10_000) if _output_side(s, layers) >= 1)
-            raise ValueError(
+            raise ConfigurationError(
                 f"{network} cannot take {image_size}x{image_size} images: nothing is left after its {name}; "
                 f"it needs image_size >= {smallest}"
             )
@@ -341,18 +343,18 @@ class SVHNFeatures(nn.Module):
 def _check_widths(network: str, channels: Sequence[int], count: int) -> list[int]:
     widths = list(channels)
     if len(widths) != count or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise ValueError(f"{network} channels must be {count} positive integers, got {channels!r}")
+        raise ConfigurationError(f"{network} channels must be {count} positive integers, got {channels!r}")
     return widths
 
 
 def _check_dropout(network: str, dropout: float) -> None:
     if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{network} dropout must lie in [0, 1), got {dropout}")
+        raise ConfigurationError(f"{network} dropout must lie in [0, 1), got {dropout}")
 
 
 def _check_input(network: str, x: Tensor, image_size: int) -> None:
     if x.ndim != 4 or x.shape[-2:] != (image_size, image_size):
-        raise ValueError(
+        raise ConfigurationError(
             f"{network} was built for (N, C, {image_size}, {image_size}) images, got shape {tuple(x.shape)}; "
             f"set its image_size to the data's"
         )
@@ -367,7 +369,7 @@ def _import_torchvision_models():
     try:
         from torchvision import models
     except Exception as error:  # ImportError, or a torchvision built for another torch
-        raise ImportError(
+        raise MissingDependencyError(
             "ResNetFeatures needs torchvision, which is not installed or does not import "
             f"({type(error).__name__}: {error}). Install the torchvision matching your torch "
             "(pip install torchvision; see https://pytorch.org), or use MNISTFeatures / SVHNFeatures, "
@@ -403,10 +405,10 @@ class ResNetFeatures(nn.Module):
     ) -> None:
         super().__init__()
         if arch not in RESNETS:
-            raise ValueError(f"unknown ResNet arch {arch!r}; valid: {', '.join(RESNETS)}")
+            raise ConfigurationError(f"unknown ResNet arch {arch!r}; valid: {', '.join(RESNETS)}")
         scale = (0.1 if weights else 1.0) if lr_scale is None else lr_scale
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale >= 0:
-            raise ValueError(f"ResNetFeatures lr_scale must be a number >= 0, got {lr_scale!r}")
+            raise ConfigurationError(f"ResNetFeatures lr_scale must be a number >= 0, got {lr_scale!r}")
         models = _import_torchvision_models()
         backbone = getattr(models, arch)(weights=None)
         if weights is not None:
@@ -437,25 +439,25 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
     """Load a local state dict into ``backbone``, ignoring its ``fc.*`` head; errors name the file."""
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"weights file {file} does not exist (expected a local state dict; nothing is downloaded)"
         )
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"cannot read weights file {file}: expected a torch state dict ({error})") from error
+        raise CheckpointError(f"cannot read weights file {file}: expected a torch state dict ({error})") from error
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"weights file {file} holds a {type(state).__name__}, expected a state dict")
+        raise CheckpointError(f"weights file {file} holds a {type(state).__name__}, expected a state dict")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     try:
         missing, unexpected = backbone.load_state_dict(state, strict=False)
     except RuntimeError as error:  # a tensor of another shape
-        raise ValueError(f"weights file {file} does not fit the network: {error}") from error
+        raise CheckpointError(f"weights file {file} does not fit the network: {error}") from error
     missing = [k for k in missing if not k.startswith("fc.")]
     if missing or unexpected:
-        raise ValueError(
+        raise CheckpointError(
             f"weights file {file} does not fit the network: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )

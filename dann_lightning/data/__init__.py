@@ -1,16 +1,21 @@
 """Domain data modules: the generic source/target pairing and the built-in domain shifts."""
 
+from dann_lightning.data.digits import DigitsDataModule, make_digits_shift
 from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.data.image_files import ImageFilesDataModule
 from dann_lightning.data.moons import MoonsDataModule, make_moons_shift
 from dann_lightning.data.tabular import TabularDataModule, TabularShiftDataModule, make_tabular_shift
 from dann_lightning.data.transforms import Standardizer
 
 __all__ = [
+    "DigitsDataModule",
     "DomainDataModule",
+    "ImageFilesDataModule",
     "MoonsDataModule",
     "Standardizer",
     "TabularDataModule",
     "TabularShiftDataModule",
+    "make_digits_shift",
     "make_moons_shift",
     "make_tabular_shift",
 ]

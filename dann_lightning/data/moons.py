@@ -13,6 +13,7 @@ from torch.utils.data import TensorDataset
 
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.data.transforms import Standardizer
+from dann_lightning.errors import ConfigurationError
 
 # The centre of the two half circles that make_moons draws (x in [-1, 2], y in [-0.5, 1]).
 MOONS_CENTRE = (0.5, 0.25)
@@ -80,6 +81,8 @@ class MoonsDataModule(DomainDataModule):
         n_val: validation samples per domain (labelled; target labels are an oracle).
         n_test: target test samples.
         seed: seed of the draw; the same seed gives the same data.
+        train_on: ``"source"``, or ``"target"`` for the oracle upper bound: the classifier is trained
+            on the labelled target training split in place of the source.
         batch_size: samples per domain per step.
         num_workers: DataLoader worker processes.
     """
@@ -92,18 +95,21 @@ class MoonsDataModule(DomainDataModule):
         n_val: int = 250,
         n_test: int = 1000,
         seed: int = 0,
+        train_on: str = "source",
         *,
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers)
+        if train_on not in ("source", "target"):
+            raise ConfigurationError(f"unknown train_on {train_on!r}; valid: source, target")
         for name, value in [("n_samples", n_samples), ("n_val", n_val), ("n_test", n_test)]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MoonsDataModule {name} must be a positive integer, got {value!r}")
+                raise ConfigurationError(f"MoonsDataModule {name} must be a positive integer, got {value!r}")
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-            raise ValueError(f"MoonsDataModule noise must be a finite number >= 0, got {noise!r}")
+            raise ConfigurationError(f"MoonsDataModule noise must be a finite number >= 0, got {noise!r}")
         if not (isinstance(angle, (int, float)) and math.isfinite(angle)):
-            raise ValueError(f"MoonsDataModule angle must be a finite number of degrees, got {angle!r}")
+            raise ConfigurationError(f"MoonsDataModule angle must be a finite number of degrees, got {angle!r}")
         self.save_hyperparameters()
         self.scaler = Standardizer()
         self._raw: MoonsShift | None = None
@@ -123,7 +129,8 @@ class MoonsDataModule(DomainDataModule):
         def labelled(split: tuple[np.ndarray, np.ndarray]) -> TensorDataset:
             return TensorDataset(self._scaled(split[0]), torch.as_tensor(split[1], dtype=torch.long))
 
-        self.source_train = labelled(self._raw.source_train)
+        train_on_target = self.hparams.train_on == "target"
+        self.source_train = labelled(self._raw.target_train if train_on_target else self._raw.source_train)
         self.source_val = labelled(self._raw.source_val)
         self.target_train = TensorDataset(self._scaled(self._raw.target_train[0]))
         self.target_val = labelled(self._raw.target_val)

@@ -1,0 +1,254 @@
+"""Digits -> digits-M: the MNIST -> MNIST-M shift of Ganin et al. (2016), built from what
+scikit-learn ships (``load_digits``: 1797 real handwritten digits of 8x8; ``load_sample_images``:
+two colour photographs), so a real image-domain shift runs offline in minutes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+from typing_extensions import override
+
+from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.data.images import ChannelNormalizer, augment_training_batch, blend_with_photos, load_photos, resize
+from dann_lightning.errors import ConfigurationError
+
+TargetDomain = Literal["digits", "digits-m"]
+TARGET_DOMAINS = ("digits", "digits-m")
+TrainOn = Literal["source", "target"]
+TRAIN_ON = ("source", "target")
+MIN_IMAGE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class DigitsShift:
+    """Images ``(N, 3, S, S)`` float32 in ``[0, 1]`` and labels ``(N,)`` int64 of each split, and
+    ``indices``: each split's rows of ``sklearn.datasets.load_digits()`` (repeated in
+    ``target_train`` when digits are blended several times)."""
+
+    source_train: tuple[np.ndarray, np.ndarray]
+    source_val: tuple[np.ndarray, np.ndarray]
+    target_train: tuple[np.ndarray, np.ndarray]
+    target_val: tuple[np.ndarray, np.ndarray]
+    target_test: tuple[np.ndarray, np.ndarray]
+    indices: dict[str, np.ndarray]
+
+
+def make_digits_shift(
+    image_size: int = 32,
+    target_domain: TargetDomain = "digits-m",
+    blends_per_digit: int = 1,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.4,
+    photos: str | Path | None = None,
+    seed: int = 0,
+) -> DigitsShift:
+    """Split scikit-learn's digits into two disjoint halves, the source and the target domain.
+
+    Each half takes every other image of each class (in a seeded order), so the halves share the
+    class balance and no image is in both. The source half is upscaled to ``image_size`` and its grey
+    replicated to three channels; ``val_fraction`` of it is held out. The target half is split into
+    validation (``val_fraction``), test (``test_fraction``) and training (the rest), and rendered as
+    ``target_domain``:
+
+    - ``"digits-m"``: the MNIST-M recipe, ``|patch - digit|`` per channel with a ``image_size``
+      square patch cropped at a random place of a random photo (``photos``: a folder of images;
+      default: scikit-learn's two sample photos).
+    - ``"digits"``: as the source (no shift: a sanity check, where adaptation should change nothing).
+
+    ``blends_per_digit`` renders each target *training* digit that many times, each time on another
+    random patch: more target variety for the discriminator to see, the same digits (no new labels).
+    Validation and test digits are rendered once.
+
+    Args:
+        image_size: side of the square images, at least 8.
+        target_domain: ``"digits-m"`` or ``"digits"``.
+        blends_per_digit: renderings of each target training digit.
+        val_fraction: fraction of each half held out for validation.
+        test_fraction: fraction of the target half held out for the test.
+        photos: folder of photos for the patches, or ``None`` for scikit-learn's.
+        seed: the same seed gives the same arrays.
+
+    Raises:
+        ConfigurationError: (a ``ValueError``) an unknown ``target_domain`` (the message lists the
+            valid ones), or a size or fraction out of range.
+        DataError: photos smaller than ``image_size``.
+    """
+    if target_domain not in TARGET_DOMAINS:
+        raise ConfigurationError(f"unknown target_domain {target_domain!r}; valid: {', '.join(TARGET_DOMAINS)}")
+    _check_int("image_size", image_size, MIN_IMAGE_SIZE)
+    _check_int("blends_per_digit", blends_per_digit, 1)
+    for name, value in [("val_fraction", val_fraction), ("test_fraction", test_fraction)]:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+            raise ConfigurationError(f"{name} must be a number in (0, 1), got {value!r}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ConfigurationError(
+            f"val_fraction + test_fraction must leave target training images: got {val_fraction} + {test_fraction} >= 1"
+        )
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = resize(torch.as_tensor(digits.images / 16.0, dtype=torch.float32)[:, None], image_size)[:, 0].numpy()
+    images = images.clip(0.0, 1.0)
+    labels = digits.target.astype(np.int64)
+
+    split_seeds = np.random.SeedSequence(seed).spawn(3)
+    source_idx, target_idx = _stratified_halves(labels, np.random.default_rng(split_seeds[0]))
+    n_source_val = round(val_fraction * len(source_idx))
+    n_target_val, n_test = round(val_fraction * len(target_idx)), round(test_fraction * len(target_idx))
+    source_val, source_train = source_idx[:n_source_val], source_idx[n_source_val:]
+    target_val = target_idx[:n_target_val]
+    target_test = target_idx[n_target_val : n_target_val + n_test]
+    target_train = np.tile(target_idx[n_target_val + n_test :], blends_per_digit)
+    indices = {
+        "source_train": source_train,
+        "source_val": source_val,
+        "target_train": target_train,
+        "target_val": target_val,
+        "target_test": target_test,
+    }
+
+    def grey(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.repeat(images[index][:, None], 3, axis=1), labels[index]
+
+    if target_domain == "digits":
+        target = {
+            name: grey(index) for name, index in [("val", target_val), ("test", target_test), ("train", target_train)]
+        }
+    else:
+        photo_list = load_photos(photos, min_size=image_size)
+        rng = np.random.default_rng(split_seeds[1])
+        target = {}
+        # Test and validation first: their patches do not change with blends_per_digit.
+        for name, index in [("val", target_val), ("test", target_test), ("train", target_train)]:
+            target[name] = (blend_with_photos(images[index], photo_list, rng), labels[index])
+    return DigitsShift(
+        source_train=grey(source_train),
+        source_val=grey(source_val),
+        target_train=target["train"],
+        target_val=target["val"],
+        target_test=target["test"],
+        indices=indices,
+    )
+
+
+def _stratified_halves(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint, shuffled index arrays, each with half of every class."""
+    first, second = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        first.append(members[0::2])
+        second.append(members[1::2])
+    return rng.permutation(np.concatenate(first)), rng.permutation(np.concatenate(second))
+
+
+def _check_int(name: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+class DigitsDataModule(DomainDataModule):
+    """Digits -> digits-M: scikit-learn's handwritten digits as the source, the same recipe as
+    MNIST-M on the other half of the digits as the target. Nothing is downloaded.
+
+    See :func:`make_digits_shift` for the split and the rendering. Images are ``(3, S, S)``
+    normalised per channel with the mean and standard deviation of the source training split (kept
+    in the data module's ``state_dict``, so a resumed or evaluated run normalises as training did).
+    The target training split yields images only.
+
+    Args:
+        image_size: side of the square images (default 28, MNIST's).
+        target_domain: ``"digits-m"`` (the shift) or ``"digits"`` (no shift).
+        blends_per_digit: renderings of each target training digit on different photo patches.
+        augment_shift: translate each training image (both domains) by up to this many pixels,
+            afresh at every step; 0 turns augmentation off.
+        train_on: ``"source"``, or ``"target"`` for the oracle upper bound: the classifier is trained
+            on the labelled target training split (every rendering) in place of the source.
+        val_fraction: fraction of each domain's half held out for validation.
+        test_fraction: fraction of the target half held out for the test.
+        photos: folder of photos for the target patches; default: scikit-learn's two sample photos.
+        seed: seed of the split and the rendering.
+        batch_size: samples per domain per step.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 28,
+        target_domain: TargetDomain = "digits-m",
+        blends_per_digit: int = 1,
+        augment_shift: int = 0,
+        train_on: TrainOn = "source",
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.4,
+        photos: str | None = None,
+        seed: int = 0,
+        *,
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        if target_domain not in TARGET_DOMAINS:
+            raise ConfigurationError(f"unknown target_domain {target_domain!r}; valid: {', '.join(TARGET_DOMAINS)}")
+        if train_on not in TRAIN_ON:
+            raise ConfigurationError(f"unknown train_on {train_on!r}; valid: {', '.join(TRAIN_ON)}")
+        _check_int("image_size", image_size, MIN_IMAGE_SIZE)
+        _check_int("blends_per_digit", blends_per_digit, 1)
+        _check_int("augment_shift", augment_shift, 0)
+        self.save_hyperparameters()
+        self.normalizer = ChannelNormalizer()
+        self.build_seconds: float | None = None
+        self._raw: DigitsShift | None = None
+
+    @override
+    def setup(self, stage: str) -> None:
+        if self._raw is None:
+            h = self.hparams
+            start = time.perf_counter()
+            self._raw = make_digits_shift(
+                h.image_size, h.target_domain, h.blends_per_digit, h.val_fraction, h.test_fraction, h.photos, h.seed
+            )
+            self.build_seconds = time.perf_counter() - start
+            if not self.normalizer.fitted:
+                self.normalizer.fit(torch.as_tensor(self._raw.source_train[0]))
+            self._build_datasets()
+        super().setup(stage)
+
+    def _build_datasets(self) -> None:
+        assert self._raw is not None
+        raw = self._raw
+
+        def images(split: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
+            return self.normalizer.transform(torch.as_tensor(split[0]))
+
+        def labelled(split: tuple[np.ndarray, np.ndarray]) -> TensorDataset:
+            return TensorDataset(images(split), torch.as_tensor(split[1]))
+
+        labelled_train = raw.target_train if self.hparams.train_on == "target" else raw.source_train
+        self.source_train = labelled(labelled_train)
+        self.source_val = labelled(raw.source_val)
+        self.target_train = TensorDataset(images(raw.target_train))
+        self.target_val = labelled(raw.target_val)
+        self.target_test = labelled(raw.target_test)
+
+    @override
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.trainer is not None and self.trainer.training:
+            return augment_training_batch(batch, self.hparams.augment_shift)
+        return batch
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"normalizer": self.normalizer.state_dict()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Lightning restores this after setup(): renormalise the splits already built.
+        self.normalizer.load_state_dict(state_dict.get("normalizer", {}))
+        if self._raw is not None:
+            self._build_datasets()

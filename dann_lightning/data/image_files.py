@@ -1,0 +1,211 @@
+"""ImageFilesDataModule: a domain pair from image data sets on disk (MNIST -> MNIST-M, SVHN ->
+MNIST, MNIST -> USPS, Office-31 A -> W, ...), read by :mod:`dann_lightning.data.files`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from typing_extensions import override
+
+from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.data.files import (
+    load_image_folder,
+    load_mnist,
+    load_mnistm,
+    load_svhn,
+    load_usps,
+    to_image_size,
+)
+from dann_lightning.data.images import ChannelNormalizer, augment_training_batch
+from dann_lightning.errors import ConfigurationError, DataError
+
+DATASETS = ("mnist", "mnist-m", "usps", "svhn", "image-folder")
+TRAIN_ON = ("source", "target")
+
+
+class NormalizedImages(Dataset):
+    """uint8 ``(N, C, H, W)`` images served as float32, normalised per channel on the fly (so a data
+    set is held in memory at a quarter of its float size). Yields ``(x, y)``, or ``x`` without labels."""
+
+    def __init__(self, images: Tensor, labels: Tensor | None, normalizer: ChannelNormalizer) -> None:
+        self.images, self.labels, self.normalizer = images, labels, normalizer
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        x = self.normalizer.transform(self.images[indices].float())  # fitted on the uint8 scale
+        if self.labels is None:
+            return list(x)
+        return list(zip(x, self.labels[indices], strict=True))
+
+
+def load_domain(
+    name: str, root: str | Path, split: str, *, image_size: int, photos: str | Path | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Images, labels and (for an image folder) class names of one split of a named data set.
+
+    An image folder has no split of its own: ``"train"`` and ``"test"`` both read all its images.
+    """
+    if name not in DATASETS:
+        raise ConfigurationError(f"unknown data set {name!r}; valid: {', '.join(DATASETS)}")
+    if name == "image-folder":
+        return load_image_folder(root, image_size)
+    if name == "mnist-m":
+        return (*load_mnistm(root, split, photos=photos, seed=seed), None)  # type: ignore[arg-type]
+    loader = {"mnist": load_mnist, "usps": load_usps, "svhn": load_svhn}[name]
+    return (*loader(root, split), None)  # type: ignore[operator]
+
+
+class ImageFilesDataModule(DomainDataModule):
+    """Source and target image data sets read from files you have; nothing is downloaded.
+
+    Data sets (see :mod:`dann_lightning.data.files` for each file format): ``"mnist"`` (IDX files),
+    ``"mnist-m"`` (built from the MNIST files in its root and the photos in ``photos``, as the paper
+    built it from BSDS500), ``"usps"`` (``usps.bz2``, ``usps.t.bz2``), ``"svhn"``
+    (``train_32x32.mat``, ``test_32x32.mat``) and ``"image-folder"`` (``root/<class>/<image>``, as
+    Office-31 and Office-Home ship; both domains must have the same class folders).
+
+    Splits: each domain's training split loses ``val_fraction`` (seeded) to validation; the target
+    test split is the data set's test split. An image folder has none, so its test split is all of
+    its images (the usual Office protocol: adapt to and test on the whole target domain, whose
+    labels are never trained on). Images are resized to ``image_size`` square with ``channels``
+    channels, and normalised per channel with the source training split's statistics (kept in the
+    ``state_dict``).
+
+    Args:
+        source: name of the source data set, one of :data:`DATASETS`.
+        source_root: folder of the source files.
+        target: name of the target data set.
+        target_root: folder of the target files.
+        photos: folder of photos for ``"mnist-m"`` (default: scikit-learn's two sample photos).
+        image_size: side of the square images the network gets.
+        channels: 3 (grey replicated) or 1 (colour to grey).
+        val_fraction: fraction of each training split held out for validation.
+        max_samples: use at most this many images of each split (a seeded subset): quick runs.
+        augment_shift: translate training images by up to this many pixels, afresh at every step.
+        train_on: ``"source"``, or ``"target"`` for the oracle: the labelled target training split
+            replaces the source.
+        seed: seed of the splits, the subsets and the MNIST-M patches.
+        batch_size: samples per domain per step.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        source_root: str,
+        target: str,
+        target_root: str,
+        photos: str | None = None,
+        image_size: int = 28,
+        channels: int = 3,
+        val_fraction: float = 0.1,
+        max_samples: int | None = None,
+        augment_shift: int = 0,
+        train_on: str = "source",
+        seed: int = 0,
+        *,
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        for role, name in [("source", source), ("target", target)]:
+            if name not in DATASETS:
+                raise ConfigurationError(f"unknown {role} data set {name!r}; valid: {', '.join(DATASETS)}")
+        if train_on not in TRAIN_ON:
+            raise ConfigurationError(f"unknown train_on {train_on!r}; valid: {', '.join(TRAIN_ON)}")
+        if channels not in (1, 3):
+            raise ConfigurationError(f"channels must be 1 or 3, got {channels!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise ConfigurationError(f"image_size must be a positive integer, got {image_size!r}")
+        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+            raise ConfigurationError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
+        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)):
+            raise ConfigurationError(f"max_samples must be a positive integer or null, got {max_samples!r}")
+        if max_samples is not None and max_samples < 2:
+            raise ConfigurationError(
+                f"max_samples must be at least 2 (a training and a validation image), got {max_samples}"
+            )
+        if isinstance(augment_shift, bool) or not isinstance(augment_shift, int) or augment_shift < 0:
+            raise ConfigurationError(f"augment_shift must be an integer >= 0, got {augment_shift!r}")
+        self.save_hyperparameters()
+        self.normalizer = ChannelNormalizer()
+        self.class_names: list[str] | None = None
+        self._splits: dict[str, tuple[Tensor, Tensor]] | None = None
+
+    @override
+    def setup(self, stage: str) -> None:
+        if self._splits is None:
+            self._splits = self._load()
+            if not self.normalizer.fitted:
+                self.normalizer.fit(self._splits["source_train"][0])
+            self._build_datasets()
+        super().setup(stage)
+
+    def _load(self) -> dict[str, tuple[Tensor, Tensor]]:
+        h = self.hparams
+        rng = np.random.default_rng(h.seed)
+        splits: dict[str, tuple[Tensor, Tensor]] = {}
+        names: dict[str, list[str] | None] = {}
+        for role, name, root in [("source", h.source, h.source_root), ("target", h.target, h.target_root)]:
+            images, labels, names[role] = load_domain(
+                name, root, "train", image_size=h.image_size, photos=h.photos, seed=h.seed
+            )
+            images, labels = self._subset(images, labels, rng)
+            order = rng.permutation(len(images))
+            n_val = max(1, round(h.val_fraction * len(images)))
+            for split, index in [("val", order[:n_val]), ("train", order[n_val:])]:
+                splits[f"{role}_{split}"] = (to_image_size(images[index], h.image_size, h.channels), labels[index])
+        if names["source"] != names["target"] and None not in (names["source"], names["target"]):
+            raise DataError(
+                f"source and target image folders must hold the same class folders: {h.source_root} has "
+                f"{names['source']}, {h.target_root} has {names['target']}"
+            )
+        self.class_names = names["source"] or names["target"]
+        images, labels, _ = load_domain(
+            h.target, h.target_root, "test", image_size=h.image_size, photos=h.photos, seed=h.seed
+        )
+        images, labels = self._subset(images, labels, rng)
+        splits["target_test"] = (to_image_size(images, h.image_size, h.channels), labels)
+        return {key: (images, torch.as_tensor(labels, dtype=torch.long)) for key, (images, labels) in splits.items()}
+
+    def _subset(self, images: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[Any, Any]:
+        limit = self.hparams.max_samples
+        if limit is None or len(images) <= limit:
+            return images, labels
+        index = np.sort(rng.choice(len(images), size=limit, replace=False))
+        return images[index], labels[index]
+
+    def _build_datasets(self) -> None:
+        assert self._splits is not None
+        s, norm = self._splits, self.normalizer
+        labelled_train = s["target_train"] if self.hparams.train_on == "target" else s["source_train"]
+        self.source_train = NormalizedImages(*labelled_train, norm)
+        self.source_val = NormalizedImages(*s["source_val"], norm)
+        self.target_train = NormalizedImages(s["target_train"][0], None, norm)
+        self.target_val = NormalizedImages(*s["target_val"], norm)
+        self.target_test = NormalizedImages(*s["target_test"], norm)
+
+    @override
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.trainer is not None and self.trainer.training:
+            return augment_training_batch(batch, self.hparams.augment_shift)
+        return batch
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"normalizer": self.normalizer.state_dict()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # The datasets normalise on the fly with this normalizer: restoring it is enough.
+        self.normalizer.load_state_dict(state_dict.get("normalizer", {}))
