@@ -1,24 +1,29 @@
-"""Callbacks that log what a target-label-free user can look at: embeddings and the proxy A-distance.
+"""Callbacks that log what a target-label-free user can look at: embeddings and the proxy A-distance;
+and one that writes predictions to a file.
 
-Both run on every ``every_n_epochs``-th validation (sanity checks aside), keep at most
+The two validation callbacks run on every ``every_n_epochs``-th validation (sanity checks aside), keep at most
 ``max_samples`` validation points per domain, and do their work once, at the end of it. Under DDP they use the
 samples of process 0 and share its result.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+import torch.distributed
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from dann_lightning.analysis.embedding import ProjectionMethod, embedding_figure
 from dann_lightning.analysis.pad import PADClassifier, proxy_a_distance
-from dann_lightning.errors import ConfigurationError
+from dann_lightning.errors import ConfigurationError, DataError, OutputDirectoryError
 
 
 class _ValidationSample(L.Callback):
@@ -139,3 +144,119 @@ class EmbeddingPlotCallback(_ValidationSample):
         )
         for logger in loggers:
             logger.experiment.add_figure("val/embedding", figure, global_step=trainer.global_step, close=False)
+
+
+PREDICTION_FORMATS = (".csv", ".npz")
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes what ``trainer.predict`` returns, class logits, to one file: CSV or NPZ, by the extension.
+
+    One row per sample, in the order of the data set: ``index`` (the sample's position in it),
+    ``prediction`` (the most probable class) and the class probabilities (softmax of the logits).
+    CSV columns: ``index, prediction, prob_0 ... prob_{C-1}``; NPZ arrays: ``index``, ``prediction``,
+    ``probabilities`` and ``logits``. With several predict loaders a ``dataloader`` column/array
+    says which one a row comes from.
+
+    The file is written once, when prediction ends, to a temporary file then moved into place: an
+    existing file is replaced whole or not at all. Its directory is checked before the first batch.
+    Under DDP the processes' rows are gathered and process 0 writes them.
+
+    Args:
+        path: the file to write; ``.csv`` or ``.npz``.
+
+    Example:
+        >>> writer = PredictionWriter("out/predictions.npz")
+        >>> writer.path.suffix
+        '.npz'
+    """
+
+    def __init__(self, path: str | Path = "predictions.csv") -> None:
+        super().__init__(write_interval="batch")
+        self.path = Path(path)
+        if self.path.suffix.lower() not in PREDICTION_FORMATS:
+            raise ConfigurationError(
+                f"PredictionWriter path {str(path)!r} must end in one of {', '.join(PREDICTION_FORMATS)} "
+                "(the format follows the extension)"
+            )
+        self.written: Path | None = None  # where the last prediction run was written
+        self._rows: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+
+    @override
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._rows, self.written = [], None
+        if trainer.is_global_zero:
+            _check_writable(self.path.parent)
+
+    @override
+    def write_on_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        prediction: Any,
+        batch_indices: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        if not isinstance(prediction, torch.Tensor) or prediction.ndim != 2:
+            found = f"shape {tuple(prediction.shape)}" if isinstance(prediction, torch.Tensor) else type(prediction)
+            raise DataError(
+                f"PredictionWriter expects predict_step to return class logits of shape (batch, num_classes); "
+                f"got {found} from {type(pl_module).__name__}"
+            )
+        if batch_indices is None:  # the loader's sampler is not tracked: rows come in loader order
+            start = sum(len(logits) for loader, _, logits in self._rows if loader == dataloader_idx)
+            batch_indices = range(start, start + len(prediction))
+        indices = torch.as_tensor(list(batch_indices), dtype=torch.long)
+        self._rows.append((dataloader_idx, indices, prediction.detach().float().cpu()))
+
+    @override
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        rows = self._rows
+        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[Any] = [None] * trainer.world_size
+            torch.distributed.all_gather_object(gathered, rows)
+            rows = [row for rank_rows in gathered for row in rank_rows]
+        if trainer.is_global_zero and rows:
+            self.written = self._write(rows)
+        self._rows = []
+
+    def _write(self, rows: list[tuple[int, torch.Tensor, torch.Tensor]]) -> Path:
+        loaders = torch.cat([torch.full_like(indices, loader) for loader, indices, _ in rows])
+        indices = torch.cat([indices for _, indices, _ in rows])
+        logits = torch.cat([logits for _, _, logits in rows])
+        order = np.lexsort((indices.numpy(), loaders.numpy()))  # by loader, then by position in it
+        loaders, indices, logits = loaders[order], indices[order], logits[order]
+        probabilities = torch.softmax(logits, dim=1)
+        columns = {"index": indices.numpy(), "prediction": logits.argmax(dim=1).numpy()}
+        if len(set(loaders.tolist())) > 1:
+            columns = {"dataloader": loaders.numpy(), **columns}
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as file:
+                if self.path.suffix.lower() == ".npz":
+                    np.savez(file, **columns, probabilities=probabilities.numpy(), logits=logits.numpy())
+                else:
+                    names = [*columns, *(f"prob_{c}" for c in range(probabilities.shape[1]))]
+                    table = np.column_stack([*columns.values(), probabilities.double().numpy()])
+                    formats = ["%d"] * len(columns) + ["%.9g"] * probabilities.shape[1]
+                    np.savetxt(file, table, fmt=formats, delimiter=",", header=",".join(names), comments="")
+            os.replace(temporary, self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return self.path
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise OutputDirectoryError(
+            f"PredictionWriter cannot write to {directory} ({error.strerror or error}); choose a writable path"
+        ) from error

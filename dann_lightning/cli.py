@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import sys
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningCLI
 
+from dann_lightning.callbacks import PredictionWriter
 from dann_lightning.checkpoints import check_checkpoint_file, check_output_directories
+from dann_lightning.errors import DANNError
 
 BUILTIN_CONFIG = files("dann_lightning") / "configs" / "moons.yaml"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -72,12 +76,23 @@ class DANNLightningCLI(LightningCLI):
     def before_fit(self) -> None:
         check_output_directories(self.trainer)
 
+    def before_predict(self) -> None:
+        # Without a writer of its own, `predict` would compute predictions and keep them nowhere.
+        if not any(isinstance(callback, BasePredictionWriter) for callback in self.trainer.callbacks):
+            self.trainer.callbacks.append(PredictionWriter(Path(self.trainer.log_dir) / "predictions.csv"))
+
+    def after_predict(self) -> None:
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, PredictionWriter) and callback.written is not None:
+                print(f"predictions written to {callback.written.resolve()}")
+
 
 def cli_main(args: list[str] | None = None) -> None:
     """Entry point of the ``dann-lightning`` console script and ``python -m dann_lightning``.
 
     ``dann-lightning analyze CKPT ...`` compares checkpoints (see
-    :mod:`dann_lightning.analysis.report`); every other subcommand is LightningCLI's.
+    :mod:`dann_lightning.analysis.report`), ``dann-lightning export --ckpt_path CKPT --out DIR`` writes
+    the deployable model (see :mod:`dann_lightning.export`); every other subcommand is LightningCLI's.
     """
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["analyze"]:
@@ -85,4 +100,12 @@ def cli_main(args: list[str] | None = None) -> None:
 
         main(argv[1:])
         return
-    build_cli(args)
+    try:
+        if argv[:1] == ["export"]:
+            from dann_lightning.export import main as export_main
+
+            export_main(argv[1:])
+        else:
+            build_cli(args)
+    except DANNError as error:  # a user's mistake or a run's fault: the message, not a traceback
+        sys.exit(f"dann-lightning: error: {error}")

@@ -1,0 +1,303 @@
+"""``DANNClassifier``: domain-adversarial training behind scikit-learn's estimator interface.
+
+Numpy in, numpy out: ``fit(X, y, X_target=...)`` trains :class:`~dann_lightning.DANNLitModule` with a
+Lightning ``Trainer`` on labelled source rows ``X, y`` and unlabelled target rows ``X_target``;
+``predict``, ``predict_proba``, ``score`` and ``transform`` (the learned features) follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from numbers import Integral, Real
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
+from torch import nn
+
+from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.module import DANNLitModule
+from dann_lightning.nets import ACTIVATIONS, MLP, DomainDiscriminator
+
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError:  # pragma: no cover - scikit-learn < 1.6
+
+    def validate_data(estimator: BaseEstimator, *args: Any, **kwargs: Any) -> Any:
+        return estimator._validate_data(*args, **kwargs)
+
+
+_INFERENCE_ROWS = 8192  # rows per forward pass in predict / transform: bounds memory, not results
+_FLOATS = (np.float64, np.float32)
+
+
+class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """A DANN classifier with scikit-learn's interface, trained by a Lightning ``Trainer``.
+
+    The networks are :class:`~dann_lightning.nets.MLP` features (``hidden_features``, activated), a
+    linear classifier and a :class:`~dann_lightning.nets.DomainDiscriminator`. The defaults are those
+    of ``configs/moons.yaml``: features 128-128 ``tanh``, discriminator 128 ``tanh``, Adam at 3e-4,
+    ``lambda_max=1`` with the paper's lambda and learning-rate schedules, batch 64, 200 epochs.
+
+    Inputs are standardised with the mean and standard deviation of the source rows ``X`` only
+    (``standardize=True``); target rows are scaled with the same statistics. Labels may be any
+    values (``classes_``); they are encoded as ``0 .. n_classes - 1`` inside. ``random_state`` seeds
+    the network initialisation and the shuffling of both domains (the caller's global random state
+    is left as it was); on CPU the same ``random_state`` gives the same model.
+
+    Training runs quietly (no logger, no checkpoints, no progress bar) unless ``verbose``.
+    Prediction runs on the CPU, whatever ``accelerator`` trained the model.
+
+    scikit-learn's ``check_estimator`` cannot pass ``X_target``. A subclass whose ``fit(X, y)`` calls
+    ``fit(X, y, X_target=X)`` passes every check of scikit-learn 1.9 (``tests/test_sklearn.py``);
+    none is expected to fail. In a ``Pipeline``, ``X_target`` reaches this step as given, not
+    through the steps before it: transform it yourself, or let ``standardize`` do the scaling.
+
+    Args:
+        hidden_features: widths of the feature extractor's hidden layers; the last is the feature
+            width ``transform`` returns.
+        discriminator_hidden_features: widths of the domain discriminator's hidden layers.
+        activation: activation of both networks, one of :data:`dann_lightning.nets.ACTIVATIONS`.
+        lr: Adam's initial learning rate.
+        lambda_max: final weight of the reversed domain gradient; 0 trains source-only.
+        lambda_schedule: ``"ganin"`` (the paper's ramp) or ``"constant"``.
+        lr_schedule: ``"ganin"``, ``"cosine"`` or ``"constant"``.
+        batch_size: samples per domain per step; clipped to the smaller domain's number of rows.
+        max_epochs: epochs of training (an epoch covers the larger domain once).
+        standardize: scale inputs with the source's statistics before the networks see them.
+        random_state: ``None``, an int, or a ``numpy.random.RandomState``.
+        accelerator: the Trainer's ``accelerator`` (``"cpu"``, ``"gpu"``, ``"auto"``, ...).
+        devices: the Trainer's ``devices``.
+        verbose: show Lightning's progress bar, model summary and messages.
+
+    Attributes:
+        classes_: the class labels, sorted (``numpy.unique`` of ``y``).
+        n_features_in_: number of input features.
+        feature_names_in_: column names, when ``X`` was a data frame with string column names.
+        scaler_: the ``StandardScaler`` fitted on ``X`` (``None`` with ``standardize=False``).
+        module_: the trained :class:`~dann_lightning.DANNLitModule`, on the CPU, in eval mode.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(200, 2)); y = np.where(X[:, 0] > 0, "right", "left")
+        >>> X_target = rng.normal(size=(200, 2)) + [0.5, 0.0]
+        >>> clf = DANNClassifier(hidden_features=(16,), max_epochs=5, lr=1e-2, random_state=0)
+        >>> clf.fit(X, y, X_target=X_target).predict(X[:3]).tolist()
+        ['right', 'right', 'left']
+        >>> clf.predict_proba(X[:3]).shape, clf.transform(X[:3]).shape
+        ((3, 2), (3, 16))
+    """
+
+    def __init__(
+        self,
+        hidden_features: Sequence[int] = (128, 128),
+        discriminator_hidden_features: Sequence[int] = (128,),
+        activation: str = "tanh",
+        lr: float = 3e-4,
+        lambda_max: float = 1.0,
+        lambda_schedule: str = "ganin",
+        lr_schedule: str = "ganin",
+        batch_size: int = 64,
+        max_epochs: int = 200,
+        standardize: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        accelerator: str = "cpu",
+        devices: int | str | Sequence[int] = 1,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_features = hidden_features
+        self.discriminator_hidden_features = discriminator_hidden_features
+        self.activation = activation
+        self.lr = lr
+        self.lambda_max = lambda_max
+        self.lambda_schedule = lambda_schedule
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.standardize = standardize
+        self.random_state = random_state
+        self.accelerator = accelerator
+        self.devices = devices
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any, X_target: Any = None) -> DANNClassifier:
+        """Train on labelled source rows ``X, y`` and unlabelled target rows ``X_target``.
+
+        Args:
+            X: source features, shape ``(n_samples, n_features)``.
+            y: source labels, shape ``(n_samples,)``, at least two distinct values.
+            X_target: target features, shape ``(n_target_samples, n_features)``; required.
+
+        Returns:
+            The fitted estimator.
+        """
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=_FLOATS)
+        check_classification_targets(y)
+        if X_target is None:
+            raise DataError(
+                f"{type(self).__name__}.fit needs the unlabelled target rows: call fit(X, y, X_target=...) with "
+                f"X_target of shape (n_target_samples, {X.shape[1]}); got X_target=None"
+            )
+        try:
+            X_target = check_array(X_target, dtype=_FLOATS, input_name="X_target")
+        except ValueError as error:
+            raise DataError(f"X_target: {error}") from error
+        if X_target.shape[1] != X.shape[1]:
+            raise DataError(
+                f"X_target has {X_target.shape[1]} features per row but X has {X.shape[1]}; source and target "
+                "rows must have the same features, in the same order"
+            )
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(f"y holds only one class ({classes[0]!r}); {type(self).__name__} needs at least 2 classes")
+
+        scaler = StandardScaler().fit(X) if self.standardize else None
+        x_source, x_target = self._scale(scaler, X), self._scale(scaler, X_target)
+        seed = self._seed()
+        data = DomainDataModule.from_arrays(
+            x_source,
+            y_encoded,
+            x_target,
+            batch_size=min(self.batch_size, len(x_source), len(x_target)),
+            shuffle_seed=seed,
+        )
+        with torch.random.fork_rng(devices=[]), _quiet_lightning(self.verbose), tempfile.TemporaryDirectory() as root:
+            torch.manual_seed(seed)
+            module = self._build_module(X.shape[1], len(classes))
+            trainer = L.Trainer(
+                accelerator=self.accelerator,
+                devices=self.devices,
+                max_epochs=self.max_epochs,
+                default_root_dir=root,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=self.verbose,
+                enable_model_summary=self.verbose,
+                limit_val_batches=0,  # no validation data: the estimator trains, the caller scores
+                num_sanity_val_steps=0,
+            )
+            trainer.fit(module, datamodule=data)
+        module.trainer = None  # the Trainer and its temporary directory are gone
+        self.module_ = module.cpu().eval()
+        self.classes_ = classes
+        self.scaler_ = scaler
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row, as one of ``classes_``."""
+        predicted = self._logits(X).argmax(axis=1)  # first: NotFittedError before any attribute is read
+        return self.classes_[predicted]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
+        logits = torch.from_numpy(self._logits(X)).double()
+        return torch.softmax(logits, dim=1).numpy()
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The learned features (the feature extractor's output), shape ``(n_samples, hidden_features[-1])``."""
+        return self._forward(X, lambda module, x: module.feature_extractor(x))
+
+    def _logits(self, X: Any) -> np.ndarray:
+        return self._forward(X, lambda module, x: module(x))
+
+    def _forward(self, X: Any, network: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_FLOATS, reset=False)
+        x = torch.from_numpy(self._scale(self.scaler_, X))
+        with torch.no_grad():
+            chunks = [network(self.module_, chunk) for chunk in x.split(_INFERENCE_ROWS)]
+        return torch.cat(chunks).flatten(1).numpy()
+
+    @staticmethod
+    def _scale(scaler: StandardScaler | None, X: np.ndarray) -> np.ndarray:
+        scaled = scaler.transform(X) if scaler is not None else X
+        return np.ascontiguousarray(scaled, dtype=np.float32)
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, Integral) and not isinstance(self.random_state, bool):
+            return int(self.random_state)  # as configs/moons.yaml's seed_everything: the same int, the same run
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _build_module(self, n_features: int, n_classes: int) -> DANNLitModule:
+        width = list(self.hidden_features)[-1]
+        # The order of construction is the CLI's: a seed gives the weights configs/moons.yaml starts from.
+        return DANNLitModule(
+            feature_extractor=MLP(n_features, list(self.hidden_features), activation=self.activation),
+            classifier=nn.Linear(width, n_classes),
+            discriminator=DomainDiscriminator(
+                width, list(self.discriminator_hidden_features), activation=self.activation
+            ),
+            num_classes=n_classes,
+            optimizer=partial(torch.optim.Adam, lr=self.lr),
+            lambda_max=self.lambda_max,
+            lambda_schedule=self.lambda_schedule,
+            lr_schedule=self.lr_schedule,
+        )
+
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        for param, minimum in [("hidden_features", 1), ("discriminator_hidden_features", 0)]:
+            widths = getattr(self, param)
+            if (
+                isinstance(widths, (str, bytes))
+                or not isinstance(widths, Sequence)
+                or len(widths) < minimum
+                or not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1 for w in widths)
+            ):
+                least = "a non-empty" if minimum else "a"
+                raise ConfigurationError(
+                    f"{name} {param} must be {least} sequence of positive integers (layer widths), got {widths!r}"
+                )
+        if self.activation not in ACTIVATIONS:
+            raise ConfigurationError(
+                f"{name} activation {self.activation!r} is unknown; valid: {', '.join(sorted(ACTIVATIONS))}"
+            )
+        for param in ("batch_size", "max_epochs"):
+            value = getattr(self, param)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ConfigurationError(f"{name} {param} must be a positive integer, got {value!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, Real) or not np.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigurationError(f"{name} lr must be a finite number > 0, got {self.lr!r}")
+        # lambda_max and the schedule names are checked by DANNLitModule, with the valid values listed.
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
+        return tags
+
+
+@contextmanager
+def _quiet_lightning(verbose: bool) -> Iterator[None]:
+    """Silence Lightning's informational messages and advice about data loaders, unless ``verbose``."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # In-memory arrays need no worker processes; this advice is about file-backed datasets.
+            warnings.filterwarnings("ignore", category=PossibleUserWarning)
+            # Lightning's own use of a torch API that torch deprecates: nothing a caller can change.
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
