@@ -63,6 +63,11 @@ class CDANLitModule(DANNLitModule):
         randomized_dim: int = 1024,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("num_sources", 1) != 1:
+            raise ConfigurationError(
+                f"CDANLitModule takes one source domain, got num_sources={kwargs['num_sources']!r}; "
+                "for several sources use DANNLitModule(num_sources=...)"
+            )
         super().__init__(feature_extractor, classifier, discriminator, num_classes=num_classes, **kwargs)
         for name, value in [("feature_dim", feature_dim), ("randomized_dim", randomized_dim)]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from dann_lightning.errors import CheckpointError, OutputDirectoryError
@@ -32,6 +34,22 @@ def check_checkpoint_file(path: str | Path) -> Path:
     if damaged is not None:
         raise CheckpointError(f"checkpoint {path} is damaged: its member {damaged!r} fails the checksum")
     return path
+
+
+def saved_subclass(path: str | Path, base: type) -> type | None:
+    """The strict subclass of ``base`` a CLI-written checkpoint names (``_class_path``), if any.
+
+    Only a class already imported is returned: nothing named in a checkpoint is imported or run.
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    if not isinstance(class_path, str) or "." not in class_path:
+        return None
+    module_name, name = class_path.rsplit(".", 1)
+    candidate = getattr(sys.modules.get(module_name), name, None)
+    if isinstance(candidate, type) and issubclass(candidate, base) and candidate is not base:
+        return candidate
+    return None
 
 
 def check_output_directories(trainer: L.Trainer) -> None:

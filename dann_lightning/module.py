@@ -23,7 +23,7 @@ from typing_extensions import override
 
 from dann_lightning.analysis.scores import SCORES, SelectionScoreName
 from dann_lightning.batch import check_training_batch, unpack_evaluation_batch, unpack_training_batch
-from dann_lightning.checkpoints import check_checkpoint_file, check_output_directories
+from dann_lightning.checkpoints import check_checkpoint_file, check_output_directories, saved_subclass
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.errors import CheckpointError, ConfigurationError, DivergenceError
 from dann_lightning.grl import GradientReversal
@@ -248,6 +248,11 @@ class DANNLitModule(L.LightningModule):
         """
         if isinstance(checkpoint_path, (str, Path)):
             check_checkpoint_file(checkpoint_path)
+            # Lightning drops `_class_path` for a class without **kwargs, and would build this class
+            # from a subclass's checkpoint (e.g. a CDANLitModule's): build the class it names.
+            subclass = saved_subclass(checkpoint_path, cls)
+            if subclass is not None:
+                return subclass.load_from_checkpoint(checkpoint_path, *args, **kwargs)
         try:
             return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
         except KeyError as error:

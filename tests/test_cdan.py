@@ -87,3 +87,9 @@ def test_a_discriminator_of_the_wrong_width_is_named():
         cdan(feature_dim=4, num_classes=2, disc_in=4)
     with pytest.raises(ConfigurationError, match=r"feature_dim must be a positive integer, got 0"):
         CDANLitModule(MLP(2, [4]), nn.Linear(4, 2), DomainDiscriminator(8), num_classes=2, feature_dim=0)
+
+
+@pytest.mark.bad_input
+def test_several_sources_are_refused_with_the_alternative_named():
+    with pytest.raises(ConfigurationError, match=r"one source domain, got num_sources=2.*DANNLitModule\(num_sources"):
+        cdan(num_sources=2)

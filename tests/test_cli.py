@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from dann_lightning import DANNLitModule
 from dann_lightning.cli import BUILTIN_CONFIG, build_cli, with_builtin_config
 from tests.conftest import REPO
+from tests.test_file_loaders import write_mnist_mnistm_user_files
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # Configs that read files a user has: a function writing tiny stand-ins where the config expects
@@ -18,6 +19,7 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 USER_FILES: dict[str, Callable[[Path], None]] = {
     # The example tables ship with the repository; the config names them relative to its root.
     "tabular_files.yaml": lambda root: shutil.copytree(REPO / "examples" / "tabular", root / "examples" / "tabular"),
+    "mnist_mnistm.yaml": write_mnist_mnistm_user_files,
 }
 QUICK = [
     "--trainer.max_epochs=1",
@@ -68,6 +70,7 @@ def test_every_shipped_config_fits_tests_and_reloads(tmp_path, monkeypatch, conf
     restored = DANNLitModule.load_from_checkpoint(checkpoint)
     class_path = torch.load(checkpoint, weights_only=True)["hyper_parameters"]["_class_path"]
     assert class_path == "dann_lightning." + type(cli.model).__name__
+    assert type(restored) is type(cli.model)  # a CDANLitModule checkpoint loads as one
     x = next(iter(cli.datamodule.test_dataloader()["target"]))[0]
     cli.model.eval()
     restored.eval()
