@@ -21,7 +21,7 @@ from dann_lightning.analysis.scores import (
 )
 from dann_lightning.callbacks import EmbeddingPlotCallback, ProxyADistanceCallback
 from dann_lightning.cli import build_cli
-from dann_lightning.errors import CheckpointError
+from dann_lightning.errors import CheckpointError, DANNError
 from tests.conftest import make_datamodule, make_module, make_trainer
 
 rng = np.random.default_rng(0)
@@ -56,7 +56,7 @@ def test_pad_accepts_tensors_and_subsamples():
     ],
 )
 def test_pad_rejects_bad_features(source, target, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DANNError, match=message):
         proxy_a_distance(source, target)
 
 
@@ -193,7 +193,7 @@ def test_callbacks_write_an_embedding_image_and_a_pad_scalar(tmp_path):
     ],
 )
 def test_callback_options_are_checked(make, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DANNError, match=message):
         make()
 
 
@@ -225,7 +225,7 @@ def test_analyze_explains_a_checkpoint_without_configuration(tmp_path):
     trainer = make_trainer(tmp_path, max_steps=1, limit_val_batches=0)
     trainer.fit(make_module(), make_datamodule())
     trainer.save_checkpoint(tmp_path / "python.ckpt")
-    with pytest.raises(ValueError, match=r"was not written by `dann-lightning fit`.*analyze_model"):
+    with pytest.raises(DANNError, match=r"was not written by `dann-lightning fit`.*analyze_model"):
         analyze_checkpoints([tmp_path / "python.ckpt"], tmp_path / "out")
     with pytest.raises(CheckpointError, match=r"missing.ckpt does not exist"):
         analyze_checkpoints([tmp_path / "missing.ckpt"], tmp_path / "out")

@@ -7,6 +7,7 @@ from torch.utils.data import TensorDataset
 
 from dann_lightning.data import MoonsDataModule, Standardizer, make_moons_shift
 from dann_lightning.data.moons import MOONS_CENTRE, rotate
+from dann_lightning.errors import DANNError
 from tests.conftest import blobs, make_datamodule
 
 
@@ -83,7 +84,7 @@ def test_scaler_state_restores_the_training_scaling():
 def test_standardizer_keeps_constant_features_finite():
     scaler = Standardizer().fit(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
     torch.testing.assert_close(scaler.transform(torch.tensor([[2.0, 5.0]])), torch.tensor([[0.0, 0.0]]))
-    with pytest.raises(ValueError, match=r"fitted on features of shape \(2,\), got \(3,\)"):
+    with pytest.raises(DANNError, match=r"fitted on features of shape \(2,\), got \(3,\)"):
         scaler.transform(torch.zeros(1, 3))
 
 
@@ -117,14 +118,14 @@ def test_evaluation_loaders_are_keyed_by_domain():
     ],
 )
 def test_moons_arguments_are_checked(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DANNError, match=message):
         MoonsDataModule(**kwargs)
 
 
 def test_missing_dataset_for_a_stage_is_named():
     x, _ = blobs(32)
     datamodule = make_datamodule(target_test=None)
-    with pytest.raises(ValueError, match="has no target_test dataset, which stage 'test' needs"):
+    with pytest.raises(DANNError, match="has no target_test dataset, which stage 'test' needs"):
         datamodule.setup("test")
-    with pytest.raises(ValueError, match=r"source_train must yield \(features, label\) pairs"):
+    with pytest.raises(DANNError, match=r"source_train must yield \(features, label\) pairs"):
         make_datamodule(source_train=TensorDataset(x)).setup("fit")

@@ -7,6 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from dann_lightning import DANNLitModule
+from dann_lightning.errors import DANNError
 from tests.conftest import blobs, make_datamodule, make_module, make_trainer, tiny_networks
 
 TRAIN_NAMES = {"train/loss", "train/cls_loss", "train/domain_loss", "train/lambda", "train/lr", "train/domain_acc"}
@@ -186,7 +187,7 @@ def test_evaluation_loaders_given_as_a_list_are_read_as_source_then_target(tmp_p
 
 def test_evaluation_loader_with_an_unknown_domain_key_is_rejected(tmp_path):
     datamodule = make_datamodule()
-    with pytest.raises(ValueError, match=r"keys among 'source', 'target'.*'holdout'"):
+    with pytest.raises(DANNError, match=r"keys among 'source', 'target'.*'holdout'"):
         make_trainer(tmp_path).validate(make_module(), dataloaders={"holdout": DataLoader(datamodule.target_val)})
 
 
@@ -230,46 +231,46 @@ def raw_loaders(x_s, y_s, x_t):
 
 def test_source_and_target_feature_shapes_must_match(tmp_path):
     with pytest.raises(
-        ValueError, match=r"source_train samples have shape \(2,\), target_train samples have shape \(3,\)"
+        DANNError, match=r"source_train samples have shape \(2,\), target_train samples have shape \(3,\)"
     ):
         fit(tmp_path, target_train=TensorDataset(torch.randn(64, 3)))
 
 
 def test_feature_shape_mismatch_is_caught_without_the_data_module(tmp_path):
     x_s, y_s = blobs(16)
-    with pytest.raises(ValueError, match=r"source batch has shape \(8, 2\), target batch has shape \(8, 3\)"):
+    with pytest.raises(DANNError, match=r"source batch has shape \(8, 2\), target batch has shape \(8, 3\)"):
         make_trainer(tmp_path).fit(make_module(), train_dataloaders=raw_loaders(x_s, y_s, torch.randn(16, 3)))
 
 
 def test_source_label_outside_the_class_range_is_named(tmp_path):
     x_s, y_s = blobs(64)
     y_s[5] = 7
-    with pytest.raises(ValueError, match=r"source_train label 7 at index 5 lies outside \[0, num_classes=2\)"):
+    with pytest.raises(DANNError, match=r"source_train label 7 at index 5 lies outside \[0, num_classes=2\)"):
         fit(tmp_path, source_train=TensorDataset(x_s, y_s))
 
 
 def test_source_label_range_is_checked_without_the_data_module(tmp_path):
     x_s, y_s = blobs(16)
     y_s[3] = -1
-    with pytest.raises(ValueError, match=r"source label -1 lies outside \[0, num_classes=2\)"):
+    with pytest.raises(DANNError, match=r"source label -1 lies outside \[0, num_classes=2\)"):
         make_trainer(tmp_path).fit(make_module(), train_dataloaders=raw_loaders(x_s, y_s, blobs(16)[0]))
 
 
 def test_float_source_labels_are_rejected(tmp_path):
     x_s, y_s = blobs(64)
-    with pytest.raises(TypeError, match=r"source_train labels must be integer class indices, got dtype torch.float32"):
+    with pytest.raises(DANNError, match=r"source_train labels must be integer class indices, got dtype torch.float32"):
         fit(tmp_path, source_train=TensorDataset(x_s, y_s.float()))
 
 
 @pytest.mark.parametrize("name", ["source_train", "target_train"])
 def test_empty_datasets_are_named(tmp_path, name):
     empty = TensorDataset(torch.empty(0, 2), torch.empty(0, dtype=torch.long))
-    with pytest.raises(ValueError, match=rf"{name} is empty"):
+    with pytest.raises(DANNError, match=rf"{name} is empty"):
         fit(tmp_path, **{name: empty})
 
 
 def test_batch_larger_than_a_dataset_is_rejected_instead_of_running_no_step(tmp_path):
-    with pytest.raises(ValueError, match=r"target_train has 10 samples, fewer than batch_size=16"):
+    with pytest.raises(DANNError, match=r"target_train has 10 samples, fewer than batch_size=16"):
         fit(tmp_path, target_train=TensorDataset(torch.randn(10, 2)))
 
 
@@ -277,13 +278,13 @@ def test_discriminator_with_more_than_one_logit_is_rejected(tmp_path):
     networks = tiny_networks()
     networks["discriminator"] = nn.Linear(16, 2)
     module = DANNLitModule(**networks, num_classes=2)
-    with pytest.raises(ValueError, match=r"one logit per sample, shape \(32,\) or \(32, 1\), got shape \(32, 2\)"):
+    with pytest.raises(DANNError, match=r"one logit per sample, shape \(32,\) or \(32, 1\), got shape \(32, 2\)"):
         fit(tmp_path, module)
 
 
 def test_classifier_width_must_equal_num_classes(tmp_path):
     module = DANNLitModule(**tiny_networks(num_classes=3), num_classes=2)
-    with pytest.raises(ValueError, match=r"shape \(batch, num_classes\) = \(16, 2\), got shape \(16, 3\)"):
+    with pytest.raises(DANNError, match=r"shape \(batch, num_classes\) = \(16, 2\), got shape \(16, 3\)"):
         fit(tmp_path, module)
 
 
@@ -300,12 +301,12 @@ def test_classifier_width_must_equal_num_classes(tmp_path):
 )
 def test_bad_arguments_are_rejected_at_construction(kwargs, message):
     kwargs = {"num_classes": 2, **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DANNError, match=message):
         DANNLitModule(**tiny_networks(), **kwargs)
 
 
 def test_networks_must_be_modules():
     networks = tiny_networks()
     networks["classifier"] = "linear"
-    with pytest.raises(TypeError, match=r"classifier must be a torch\.nn\.Module, got str"):
+    with pytest.raises(DANNError, match=r"classifier must be a torch\.nn\.Module, got str"):
         DANNLitModule(**networks, num_classes=2)

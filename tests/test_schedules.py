@@ -5,6 +5,7 @@ import pytest
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from dann_lightning import schedules
+from dann_lightning.errors import DANNError
 from tests.conftest import make_datamodule, make_module, make_trainer
 
 
@@ -33,15 +34,15 @@ def test_cosine_lr_ends_at_zero():
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown lambda_schedule 'linear'; valid: constant, ganin"):
+    with pytest.raises(DANNError, match=r"unknown lambda_schedule 'linear'; valid: constant, ganin"):
         schedules.lambda_factor("linear", 0.5)
-    with pytest.raises(ValueError, match=r"unknown lr_schedule 'step'; valid: constant, cosine, ganin"):
+    with pytest.raises(DANNError, match=r"unknown lr_schedule 'step'; valid: constant, cosine, ganin"):
         schedules.lr_factor("step", 0.5)
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5])
 def test_progress_outside_unit_interval_is_rejected(p):
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(DANNError, match=r"\[0, 1\]"):
         schedules.lambda_factor("ganin", p)
 
 

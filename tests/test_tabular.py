@@ -9,6 +9,7 @@ import torch
 
 from dann_lightning import DANNLitModule
 from dann_lightning.data import TabularDataModule, TabularShiftDataModule, make_tabular_shift
+from dann_lightning.errors import DANNError
 from tests.conftest import make_trainer, tiny_networks
 
 
@@ -305,7 +306,7 @@ def test_bad_arrays_name_the_array(arrays, expected):
 )
 def test_arguments_are_checked_at_construction(files, kwargs, expected):
     source, target = files
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(DANNError) as info:
         TabularDataModule(**{"source": source, "target": target, **kwargs})
     assert expected in str(info.value)
 
@@ -330,7 +331,7 @@ def test_state_dict_restores_the_training_scaling_and_checks_the_columns(tmp_pat
 
     renamed = write_csv(tmp_path / "r.csv", ["a", "c", "label"], [[1, 2, 0]] * 20)
     other = built(source=renamed, target=write_csv(tmp_path / "rt.csv", ["a", "c"], [[1, 2]] * 20))
-    with pytest.raises(ValueError, match=r"trained on feature columns \['a', 'b'\].*\['a', 'c'\]"):
+    with pytest.raises(DANNError, match=r"trained on feature columns \['a', 'b'\].*\['a', 'c'\]"):
         other.load_state_dict(trained.state_dict())
 
 
@@ -402,5 +403,5 @@ def test_shift_data_module_is_seeded_and_keeps_target_labels_out_of_training():
     ],
 )
 def test_shift_arguments_are_checked(kwargs, expected):
-    with pytest.raises(ValueError, match="TabularShiftDataModule " + expected.replace("(", r"\(")):
+    with pytest.raises(DANNError, match="TabularShiftDataModule " + expected.replace("(", r"\(")):
         TabularShiftDataModule(**kwargs)

@@ -11,6 +11,7 @@ from torch import nn
 from torch._dynamo.testing import CompileCounterWithBackend
 
 from dann_lightning import DANNLitModule
+from dann_lightning.errors import DANNError
 from dann_lightning.losses import classification_loss, domain_labels, domain_loss
 from tests.conftest import make_datamodule, make_module, make_trainer, tiny_networks
 
@@ -137,13 +138,13 @@ def test_manual_gradient_clipping_is_applied(tmp_path):
     ],
 )
 def test_bad_optimization_options(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DANNError, match=message):
         DANNLitModule(**tiny_networks(), num_classes=2, **kwargs)
 
 
 def test_trainer_gradient_clipping_in_manual_mode_names_the_module_option(tmp_path):
     trainer = make_trainer(tmp_path, gradient_clip_val=1.0)
-    with pytest.raises(ValueError, match=r"set DANNLitModule\(gradient_clip_val=..."):
+    with pytest.raises(DANNError, match=r"set DANNLitModule\(gradient_clip_val=..."):
         trainer.fit(make_module(optimization="manual"), make_datamodule())
 
 
