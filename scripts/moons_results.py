@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from config_runs import run_config  # scripts/ is on sys.path when a script here runs
+
 CONFIGS = {
     "source-only": "configs/moons_source_only.yaml",
     "DANN": "configs/moons.yaml",
@@ -40,28 +39,7 @@ ABLATIONS = {
 
 
 def run(config: str, seed: int, overrides: list[str], threads: int = 0) -> dict:
-    import torch
-
-    from dann_lightning.cli import build_cli
-
-    if threads:
-        torch.set_num_threads(threads)
-    args = [
-        f"--config={REPO / config}",
-        f"--seed_everything={seed}",
-        f"--data.init_args.seed={seed}",
-        "--trainer.logger=false",
-        "--trainer.callbacks=[]",
-        "--trainer.enable_checkpointing=false",
-        "--trainer.enable_progress_bar=false",
-        *overrides,
-    ]
-    cli = build_cli(args, run=False, save_config_callback=None)
-    start = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    seconds = time.perf_counter() - start
-    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
-    return {"accuracy": metrics["test/target_acc"], "seconds": seconds}
+    return run_config(config, seed, overrides, threads)
 
 
 def table(title: str, rows: dict[str, list[dict]]) -> str:

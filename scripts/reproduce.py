@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from config_runs import run_config  # scripts/ is on sys.path when a script here runs
+
 # The DANN config without one of its choices: (row, overrides).
 ABLATIONS = {
     # No adversarial term: what domain-specific normalisation alone (target statistics) does.
@@ -59,39 +58,7 @@ PAIRS = {
 
 def run(config: str, seed: int, overrides: list[str], threads: int = 0) -> dict:
     """Fit and test one config with one seed, in this process: accuracy, fit wall and CPU seconds."""
-    import sys
-
-    import torch
-
-    from dann_lightning.cli import build_cli
-
-    if threads:
-        torch.set_num_threads(threads)
-
-    sys.argv = sys.argv[:1]  # LightningCLI reads args below, not this script's command line
-    args = [
-        f"--config={REPO / config}",
-        f"--seed_everything={seed}",
-        f"--data.init_args.seed={seed}",
-        "--trainer.logger=false",
-        "--trainer.callbacks=[]",
-        "--trainer.enable_checkpointing=false",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        *overrides,
-    ]
-    cli = build_cli(args, run=False, save_config_callback=None)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
-    build = getattr(cli.datamodule, "build_seconds", None)
-    return {
-        "accuracy": float(metrics["test/target_acc"]),
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
-        "build_seconds": build,
-    }
+    return run_config(config, seed, overrides, threads)
 
 
 def table(title: str, rows: dict[str, list[dict]], configs: dict[str, str], paper: dict[str, float] | None) -> str:

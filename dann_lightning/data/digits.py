@@ -7,15 +7,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 from typing_extensions import override
 
-from dann_lightning.data.domain import DomainDataModule
-from dann_lightning.data.images import ChannelNormalizer, augment_training_batch, blend_with_photos, load_photos, resize
+from dann_lightning.data.images import ImageDataModule, blend_with_photos, load_photos, resize
 from dann_lightning.errors import ConfigurationError
 
 TargetDomain = Literal["digits", "digits-m"]
@@ -152,7 +151,7 @@ def _check_int(name: str, value: int, minimum: int) -> None:
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-class DigitsDataModule(DomainDataModule):
+class DigitsDataModule(ImageDataModule):
     """Digits -> digits-M: scikit-learn's handwritten digits as the source, the same recipe as
     MNIST-M on the other half of the digits as the target. Nothing is downloaded.
 
@@ -201,7 +200,6 @@ class DigitsDataModule(DomainDataModule):
         _check_int("blends_per_digit", blends_per_digit, 1)
         _check_int("augment_shift", augment_shift, 0)
         self.save_hyperparameters()
-        self.normalizer = ChannelNormalizer()
         self.build_seconds: float | None = None
         self._raw: DigitsShift | None = None
 
@@ -237,18 +235,7 @@ class DigitsDataModule(DomainDataModule):
         self.target_test = labelled(raw.target_test)
 
     @override
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.trainer is not None and self.trainer.training:
-            return augment_training_batch(batch, self.hparams.augment_shift)
-        return batch
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"normalizer": self.normalizer.state_dict()}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Lightning restores this after setup(): renormalise the splits already built.
-        self.normalizer.load_state_dict(state_dict.get("normalizer", {}))
+    def normalizer_restored(self) -> None:
+        # The splits were normalised in setup(), before the checkpoint's statistics arrived.
         if self._raw is not None:
             self._build_datasets()

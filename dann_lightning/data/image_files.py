@@ -12,7 +12,6 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from typing_extensions import override
 
-from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.data.files import (
     load_image_folder,
     load_mnist,
@@ -21,7 +20,7 @@ from dann_lightning.data.files import (
     load_usps,
     to_image_size,
 )
-from dann_lightning.data.images import ChannelNormalizer, augment_training_batch
+from dann_lightning.data.images import ChannelNormalizer, ImageDataModule
 from dann_lightning.errors import ConfigurationError, DataError
 
 DATASETS = ("mnist", "mnist-m", "usps", "svhn", "image-folder")
@@ -65,7 +64,7 @@ def load_domain(
     return (*loader(root, split), None)  # type: ignore[operator]
 
 
-class ImageFilesDataModule(DomainDataModule):
+class ImageFilesDataModule(ImageDataModule):
     """Source and target image data sets read from files you have; nothing is downloaded.
 
     Data sets (see :mod:`dann_lightning.data.files` for each file format): ``"mnist"`` (IDX files),
@@ -138,7 +137,6 @@ class ImageFilesDataModule(DomainDataModule):
         if isinstance(augment_shift, bool) or not isinstance(augment_shift, int) or augment_shift < 0:
             raise ConfigurationError(f"augment_shift must be an integer >= 0, got {augment_shift!r}")
         self.save_hyperparameters()
-        self.normalizer = ChannelNormalizer()
         self.class_names: list[str] | None = None
         self._splits: dict[str, tuple[Tensor, Tensor]] | None = None
 
@@ -194,18 +192,3 @@ class ImageFilesDataModule(DomainDataModule):
         self.target_train = NormalizedImages(s["target_train"][0], None, norm)
         self.target_val = NormalizedImages(*s["target_val"], norm)
         self.target_test = NormalizedImages(*s["target_test"], norm)
-
-    @override
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.trainer is not None and self.trainer.training:
-            return augment_training_batch(batch, self.hparams.augment_shift)
-        return batch
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"normalizer": self.normalizer.state_dict()}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # The datasets normalise on the fly with this normalizer: restoring it is enough.
-        self.normalizer.load_state_dict(state_dict.get("normalizer", {}))

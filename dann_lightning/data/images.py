@@ -11,8 +11,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from typing_extensions import override
 
-from dann_lightning.errors import CheckpointError, ConfigurationError, DataError, MissingFileError
+from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.data.transforms import FittedStatistics
+from dann_lightning.errors import DataError, MissingFileError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -96,20 +99,10 @@ def grey_to_rgb(images: Tensor) -> Tensor:
     return images.expand(-1, 3, -1, -1).contiguous()
 
 
-class ChannelNormalizer:
-    """Per-channel ``(x - mean) / std`` of ``(N, C, H, W)`` images, statistics from one fit.
+class ChannelNormalizer(FittedStatistics):
+    """Per-channel ``(x - mean) / std`` of ``(N, C, H, W)`` images, statistics from one fit."""
 
-    Its ``state_dict`` holds plain tensors, so a data module keeps it in the checkpoint and a resumed
-    or evaluated run normalises exactly as training did.
-    """
-
-    def __init__(self) -> None:
-        self.mean: Tensor | None = None
-        self.std: Tensor | None = None
-
-    @property
-    def fitted(self) -> bool:
-        return self.mean is not None
+    dtype = torch.float32
 
     def fit(self, images: Tensor) -> ChannelNormalizer:
         """Mean and standard deviation of each channel of ``(N, C, H, W)`` images (any dtype; read in
@@ -130,26 +123,12 @@ class ChannelNormalizer:
         return self
 
     def transform(self, images: Tensor) -> Tensor:
-        if self.mean is None or self.std is None:
-            raise ConfigurationError("ChannelNormalizer.transform called before fit or load_state_dict")
-        if images.ndim != 4 or images.shape[1] != len(self.mean):
+        mean, std = self._fitted_statistics()
+        if images.ndim != 4 or images.shape[1] != len(mean):
             raise DataError(
-                f"ChannelNormalizer was fitted on {len(self.mean)}-channel images, got shape {tuple(images.shape)}"
+                f"ChannelNormalizer was fitted on {len(mean)}-channel images, got shape {tuple(images.shape)}"
             )
-        return (images - self.mean[:, None, None]) / self.std[:, None, None]
-
-    def state_dict(self) -> dict[str, Tensor]:
-        if self.mean is None or self.std is None:
-            return {}
-        return {"mean": self.mean.clone(), "std": self.std.clone()}
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        if not state:
-            return
-        missing = {"mean", "std"} - set(state)
-        if missing:
-            raise CheckpointError(f"ChannelNormalizer state lacks {sorted(missing)}; expected keys 'mean' and 'std'")
-        self.mean, self.std = state["mean"].float(), state["std"].float()
+        return (images - mean[:, None, None]) / std[:, None, None]
 
 
 def random_shift(images: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
@@ -180,3 +159,31 @@ def augment_training_batch(batch: Any, max_shift: int) -> Any:
         elif isinstance(entry, (tuple, list)) and entry and isinstance(entry[0], Tensor) and entry[0].ndim == 4:
             out[domain] = [random_shift(entry[0], max_shift), *entry[1:]]
     return out
+
+
+class ImageDataModule(DomainDataModule):
+    """What the image data modules share: per-channel normalisation with the source training
+    split's statistics, kept in the ``state_dict`` (a resumed or evaluated run normalises as
+    training did), and random shifts of training images when ``hparams.augment_shift`` > 0."""
+
+    def __init__(self, *, batch_size: int, num_workers: int) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        self.normalizer = ChannelNormalizer()
+
+    @override
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.trainer is not None and self.trainer.training:
+            return augment_training_batch(batch, self.hparams.augment_shift)
+        return batch
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"normalizer": self.normalizer.state_dict()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.normalizer.load_state_dict(state_dict.get("normalizer", {}))
+        self.normalizer_restored()
+
+    def normalizer_restored(self) -> None:
+        """Called once a checkpoint has restored the normalizer (Lightning does so after ``setup``)."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dann_lightning.errors import CheckpointError, DataError
+from dann_lightning.errors import CheckpointError, ConfigurationError, DataError
 
 
-class Standardizer:
-    """Per-feature ``(x - mean) / std`` with statistics from one fit (the source training split).
+class FittedStatistics:
+    """A mean and a standard deviation from one fit, restorable from a checkpoint.
 
-    Its ``state_dict`` holds plain tensors, so a data module can keep it in the checkpoint and a
-    resumed or evaluated run scales its data exactly as training did.
+    Its ``state_dict`` holds plain tensors, so a data module keeps it in the checkpoint and a
+    resumed or evaluated run transforms its data exactly as training did.
     """
+
+    dtype = torch.float64  # of the statistics once restored
 
     def __init__(self) -> None:
         self.mean: Tensor | None = None
@@ -22,6 +24,30 @@ class Standardizer:
     @property
     def fitted(self) -> bool:
         return self.mean is not None
+
+    def state_dict(self) -> dict[str, Tensor]:
+        if self.mean is None or self.std is None:
+            return {}
+        return {"mean": self.mean.clone(), "std": self.std.clone()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        if not state:
+            return
+        missing = {"mean", "std"} - set(state)
+        if missing:
+            raise CheckpointError(
+                f"{type(self).__name__} state lacks {sorted(missing)}; expected keys 'mean' and 'std'"
+            )
+        self.mean, self.std = state["mean"].to(self.dtype), state["std"].to(self.dtype)
+
+    def _fitted_statistics(self) -> tuple[Tensor, Tensor]:
+        if self.mean is None or self.std is None:
+            raise ConfigurationError(f"{type(self).__name__}.transform called before fit or load_state_dict")
+        return self.mean, self.std
+
+
+class Standardizer(FittedStatistics):
+    """Per-feature ``(x - mean) / std`` with statistics from one fit (the source training split)."""
 
     def fit(self, x: Tensor) -> Standardizer:
         if len(x) == 0:
@@ -34,23 +60,9 @@ class Standardizer:
         return self
 
     def transform(self, x: Tensor) -> Tensor:
-        if self.mean is None or self.std is None:
-            raise RuntimeError("Standardizer.transform called before fit or load_state_dict")
-        if x.shape[1:] != self.mean.shape:
+        mean, std = self._fitted_statistics()
+        if x.shape[1:] != mean.shape:
             raise DataError(
-                f"Standardizer was fitted on features of shape {tuple(self.mean.shape)}, got {tuple(x.shape[1:])}"
+                f"Standardizer was fitted on features of shape {tuple(mean.shape)}, got {tuple(x.shape[1:])}"
             )
-        return ((x.double() - self.mean) / self.std).to(x.dtype)
-
-    def state_dict(self) -> dict[str, Tensor]:
-        if self.mean is None or self.std is None:
-            return {}
-        return {"mean": self.mean.clone(), "std": self.std.clone()}
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        if not state:
-            return
-        missing = {"mean", "std"} - set(state)
-        if missing:
-            raise CheckpointError(f"Standardizer state lacks {sorted(missing)}; expected keys 'mean' and 'std'")
-        self.mean, self.std = state["mean"].double(), state["std"].double()
+        return ((x.double() - mean) / std).to(x.dtype)

@@ -1,0 +1,47 @@
+"""Run a shipped config in-process, as `dann-lightning fit --config ...` would, for the results scripts."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_config(config: str, seed: int, overrides: list[str], threads: int = 0) -> dict:
+    """Fit ``config`` (relative to the repository) with ``seed`` for both ``seed_everything`` and the
+    data draw, without logger, checkpoints or progress bar, then test it on the target test split.
+
+    Returns the target test accuracy, the fit's wall and CPU seconds, and the data module's
+    ``build_seconds`` where it records one.
+    """
+    import torch
+
+    from dann_lightning.cli import build_cli
+
+    if threads:
+        torch.set_num_threads(threads)
+    sys.argv = sys.argv[:1]  # LightningCLI reads the args below, not the calling script's command line
+    args = [
+        f"--config={REPO / config}",
+        f"--seed_everything={seed}",
+        f"--data.init_args.seed={seed}",
+        "--trainer.logger=false",
+        "--trainer.callbacks=[]",
+        "--trainer.enable_checkpointing=false",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        *overrides,
+    ]
+    cli = build_cli(args, run=False, save_config_callback=None)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
+    return {
+        "accuracy": float(metrics["test/target_acc"]),
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "build_seconds": getattr(cli.datamodule, "build_seconds", None),
+    }
