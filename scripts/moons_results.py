@@ -1,4 +1,4 @@
-"""Target accuracy of source-only and DANN on the two-moons shift, over seeds and shifts.
+"""Target accuracy of source-only, DANN and CDAN+E on the two-moons shift, over seeds and shifts.
 
 Runs the shipped configs exactly as `dann-lightning fit --config ...` would, with only the seed
 (and, for the extra tables, the listed options) changed, then tests on the held-out target split.
@@ -20,6 +20,7 @@ CONFIGS = {
     "source-only": "configs/moons_source_only.yaml",
     "DANN": "configs/moons.yaml",
     "DANN, manual optimization": "configs/moons_manual.yaml",
+    "CDAN+E": "configs/moons_cdan.yaml",
 }
 SHIFTS = [(20.0, 0.1), (50.0, 0.1), (35.0, 0.05), (35.0, 0.2)]  # (angle in degrees, noise)
 RELU = ["--model.init_args.feature_extractor.init_args.activation=relu"]
