@@ -11,13 +11,12 @@ from dann_lightning.errors import ConfigurationError
 
 
 class _GradientReversalFunction(torch.autograd.Function):
+    # ctx in forward, not a separate setup_context: with setup_context, Function.apply binds the
+    # arguments through inspect.signature on every call, which costs more than this whole layer.
     @staticmethod
-    def forward(x: Tensor, coeff: Tensor | float) -> Tensor:
+    def forward(ctx, x: Tensor, coeff: Tensor | float) -> Tensor:
+        ctx.coeff = coeff
         return x.view_as(x)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.coeff = inputs[1]
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None]:

@@ -57,6 +57,7 @@ FeaturePass = Literal["joint", "separate"]
 OPTIMIZATION_MODES = ("automatic", "manual")
 FEATURE_PASSES = ("joint", "separate")
 _WATCHED_LOSSES = ("the classification loss (train/cls_loss)", "the domain loss (train/domain_loss)")
+_DIVERGENCE_WINDOW = 256  # batches between two divergence checks at most
 _PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer", "discriminator_optimizer"]
 
 
@@ -234,8 +235,11 @@ class DANNLitModule(L.LightningModule):
         self._compiled = False
         # First training batch with a non-finite loss (-1: none yet) and which losses, kept on the
         # device so that watching for divergence costs no host-device sync per step.
-        self.register_buffer("_diverged_at", torch.tensor(-1), persistent=False)
-        self.register_buffer("_diverged_losses", torch.zeros(len(_WATCHED_LOSSES), dtype=torch.bool), persistent=False)
+        # The watched losses of the batches since the last check, one row each, and their batch
+        # indices: copied on the device, read (one sync) only when checked.
+        self.register_buffer("_recent_losses", torch.zeros(_DIVERGENCE_WINDOW, len(_WATCHED_LOSSES)), persistent=False)
+        self._recent_batches: list[int] = []
+        self._domain_labels_cache: dict[tuple[Any, ...], Tensor] = {}
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> DANNLitModule:  # type: ignore[override]
@@ -311,7 +315,7 @@ class DANNLitModule(L.LightningModule):
     def on_fit_start(self) -> None:
         check_output_directories(self.trainer)
         self._first_batch_checked = False
-        self._diverged_at.fill_(-1)
+        self._recent_batches = []
         datamodule = getattr(self.trainer, "datamodule", None)
         if isinstance(datamodule, DomainDataModule):
             datamodule.check_labels(self.num_classes)
@@ -366,11 +370,11 @@ class DANNLitModule(L.LightningModule):
         return None
 
     def _watch_divergence(self, cls_loss: Tensor, adversarial_loss: Tensor) -> None:
-        finite = torch.stack([cls_loss.detach().isfinite(), adversarial_loss.detach().isfinite()])
-        first = (~finite).any() & (self._diverged_at < 0)
-        batch = torch.full_like(self._diverged_at, self.trainer.fit_loop.total_batch_idx)
-        self._diverged_at.copy_(torch.where(first, batch, self._diverged_at))
-        self._diverged_losses.copy_(torch.where(first, ~finite, self._diverged_losses))
+        if len(self._recent_batches) == len(self._recent_losses):
+            self.raise_if_diverged()  # the window is full: check it (one sync) and start a new one
+        row = self._recent_losses[len(self._recent_batches)]
+        row.copy_(torch.stack([cls_loss.detach(), adversarial_loss.detach()]))
+        self._recent_batches.append(self.trainer.fit_loop.total_batch_idx)
 
     def raise_if_diverged(self) -> None:
         """Raise :class:`~dann_lightning.errors.DivergenceError` if a training loss was non-finite.
@@ -378,10 +382,15 @@ class DANNLitModule(L.LightningModule):
         Checked (one host-device sync) on the steps the Trainer logs, at each epoch end and before
         any checkpoint is written, so a diverged model never overwrites a checkpoint.
         """
-        at = int(self._diverged_at)
-        if at < 0:
+        batches, self._recent_batches = self._recent_batches, []
+        if not batches:
             return
-        names = [name for name, bad in zip(_WATCHED_LOSSES, self._diverged_losses.tolist(), strict=True) if bad]
+        finite = self._recent_losses[: len(batches)].isfinite()
+        bad_rows = (~finite.all(dim=1)).nonzero().flatten().tolist()
+        if not bad_rows:
+            return
+        at = batches[bad_rows[0]]
+        names = [name for name, ok in zip(_WATCHED_LOSSES, finite[bad_rows[0]].tolist(), strict=True) if not ok]
         raise DivergenceError(
             f"training diverged: {' and '.join(names)} became non-finite at training batch {at} "
             f"(global step {self.trainer.global_step}, epoch {self.trainer.current_epoch}). Training stopped; "
@@ -425,10 +434,16 @@ class DANNLitModule(L.LightningModule):
         return F.cross_entropy(domain_logits.float(), labels)
 
     def _domain_targets(self, source_sizes: list[int], n_target: int, device: torch.device) -> Tensor:
-        if self.num_sources == 1:
-            return domain_labels(source_sizes[0], n_target, device=device)
-        sizes = torch.tensor([*source_sizes, n_target], device=device)
-        return torch.repeat_interleave(torch.arange(self.num_sources + 1, device=device), sizes)
+        key = (*source_sizes, n_target, device)
+        labels = self._domain_labels_cache.get(key)  # batch sizes repeat: build each labelling once
+        if labels is None:
+            if self.num_sources == 1:
+                labels = domain_labels(source_sizes[0], n_target, device=device)
+            else:
+                sizes = torch.tensor([*source_sizes, n_target], device=device)
+                labels = torch.repeat_interleave(torch.arange(self.num_sources + 1, device=device), sizes)
+            self._domain_labels_cache[key] = labels
+        return labels
 
     def _domain_accuracy(self, domain_logits: Tensor, labels: Tensor) -> Tensor:
         if self.num_sources == 1:

@@ -64,6 +64,18 @@ def test_divergence_stops_training_naming_the_batch_and_the_loss_and_keeps_earli
         assert torch.load(tmp_path / "ckpt" / name, weights_only=True)["epoch"] == 1
 
 
+def test_divergence_inside_a_long_epoch_is_caught_when_the_window_fills(tmp_path, monkeypatch):
+    # No logging step, no epoch end before batch 12: the window of 4 batches forces the checks.
+    monkeypatch.setattr("dann_lightning.module._DIVERGENCE_WINDOW", 4)
+    module = DANNLitModule(**networks_turning_nan_after(6), num_classes=2)
+    counted = CountBatches()
+    trainer = make_trainer(tmp_path, max_steps=12, log_every_n_steps=100, limit_val_batches=0, callbacks=[counted])
+    data = make_datamodule(n=16 * 16)  # 16 batches an epoch
+    with pytest.raises(DivergenceError, match=r"became non-finite at training batch 6 "):
+        trainer.fit(module, data)
+    assert counted.batches == 8  # found while writing batch 8's losses, the first after the full window
+
+
 def test_a_damaged_or_foreign_checkpoint_is_named(tmp_path):
     module = make_module()
     trainer = make_trainer(tmp_path, max_steps=1, limit_val_batches=0)
