@@ -233,10 +233,9 @@ class DANNLitModule(L.LightningModule):
         )
         self._first_batch_checked = False
         self._compiled = False
-        # First training batch with a non-finite loss (-1: none yet) and which losses, kept on the
-        # device so that watching for divergence costs no host-device sync per step.
         # The watched losses of the batches since the last check, one row each, and their batch
-        # indices: copied on the device, read (one sync) only when checked.
+        # indices: copied on the device, so that watching for divergence costs no host-device
+        # sync per step; read (one sync) only when checked.
         self.register_buffer("_recent_losses", torch.zeros(_DIVERGENCE_WINDOW, len(_WATCHED_LOSSES)), persistent=False)
         self._recent_batches: list[int] = []
         self._domain_labels_cache: dict[tuple[Any, ...], Tensor] = {}
