@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -45,3 +46,19 @@ def run_config(config: str, seed: int, overrides: list[str], threads: int = 0) -
         "cpu_seconds": cpu_seconds,
         "build_seconds": getattr(cli.datamodule, "build_seconds", None),
     }
+
+
+def table(title: str, rows: dict[str, list[dict]]) -> str:
+    """A Markdown table of target accuracy (median, worst, best) and mean fit time per row of runs."""
+    lines = [
+        f"**{title}**",
+        "",
+        "| run | median | worst | best | fit time per run (s) | per seed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, results in rows.items():
+        accs = [r["accuracy"] for r in results]
+        summary = f"{statistics.median(accs):.3f} | {min(accs):.3f} | {max(accs):.3f}"
+        seconds = statistics.mean(r["seconds"] for r in results)
+        lines.append(f"| {name} | {summary} | {seconds:.1f} | {' '.join(f'{a:.3f}' for a in accs)} |")
+    return "\n".join(lines)

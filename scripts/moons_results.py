@@ -11,10 +11,9 @@ Runs the shipped configs exactly as `dann-lightning fit --config ...` would, wit
 from __future__ import annotations
 
 import argparse
-import statistics
 from concurrent.futures import ProcessPoolExecutor
 
-from config_runs import run_config  # scripts/ is on sys.path when a script here runs
+from config_runs import run_config, table  # scripts/ is on sys.path when a script here runs
 
 CONFIGS = {
     "source-only": "configs/moons_source_only.yaml",
@@ -41,21 +40,6 @@ ABLATIONS = {
 
 def run(config: str, seed: int, overrides: list[str], threads: int = 0) -> dict:
     return run_config(config, seed, overrides, threads)
-
-
-def table(title: str, rows: dict[str, list[dict]]) -> str:
-    lines = [
-        f"**{title}**",
-        "",
-        "| run | median | worst | best | fit time per run (s) | per seed |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, results in rows.items():
-        accs = [r["accuracy"] for r in results]
-        summary = f"{statistics.median(accs):.3f} | {min(accs):.3f} | {max(accs):.3f}"
-        seconds = statistics.mean(r["seconds"] for r in results)
-        lines.append(f"| {name} | {summary} | {seconds:.1f} | {' '.join(f'{a:.3f}' for a in accs)} |")
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -11,10 +11,9 @@ split. Seed `s` sets both `seed_everything` and the data draw (which also draws 
 from __future__ import annotations
 
 import argparse
-import statistics
 from concurrent.futures import ProcessPoolExecutor
 
-from config_runs import run_config  # scripts/ is on sys.path when a script here runs
+from config_runs import run_config, table  # scripts/ is on sys.path when a script here runs
 
 CONFIG = "configs/tabular_example.yaml"
 RUNS = {"source-only (`lambda_max=0`)": ["--model.init_args.lambda_max=0"], "DANN": []}
@@ -22,21 +21,6 @@ RUNS = {"source-only (`lambda_max=0`)": ["--model.init_args.lambda_max=0"], "DAN
 
 def run(seed: int, overrides: list[str], threads: int) -> dict:
     return run_config(CONFIG, seed, overrides, threads)
-
-
-def table(title: str, rows: dict[str, list[dict]]) -> str:
-    lines = [
-        f"**{title}**",
-        "",
-        "| run | median | worst | best | fit time per run (s) | per seed |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, results in rows.items():
-        accs = [r["accuracy"] for r in results]
-        summary = f"{statistics.median(accs):.3f} | {min(accs):.3f} | {max(accs):.3f}"
-        seconds = statistics.mean(r["seconds"] for r in results)
-        lines.append(f"| {name} | {summary} | {seconds:.1f} | {' '.join(f'{a:.3f}' for a in accs)} |")
-    return "\n".join(lines)
 
 
 def main() -> None:
