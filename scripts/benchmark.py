@@ -90,6 +90,21 @@ class StepTimer(L.Callback):
         self._last = now
 
 
+def quiet_trainer(timer: L.Callback, **length: int) -> L.Trainer:
+    """A CPU Trainer that trains only: no logger, checkpoints, progress bar, summary or validation."""
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[timer],
+        **length,
+    )
+
+
 def lightning_step_ms(case: Case, steps: int, warmup: int, seed: int) -> float:
     L.seed_everything(seed, verbose=False)
     x_s, y_s, x_t = arrays(case, case.batch_size * 8, seed)
@@ -98,18 +113,7 @@ def lightning_step_ms(case: Case, steps: int, warmup: int, seed: int) -> float:
         **case.networks(), num_classes=case.num_classes, optimizer=lambda p: torch.optim.Adam(p, lr=LR)
     )
     timer = StepTimer()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=warmup + steps + 1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(model, data)
+    quiet_trainer(timer, max_steps=warmup + steps + 1).fit(model, data)
     return statistics.median(timer.times[warmup:]) * 1000
 
 
@@ -235,17 +239,7 @@ def scaling_run(rows: int, batch_size: int) -> dict:
             self.seconds = time.perf_counter() - self.start
 
     timer = EpochTimer()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(model, data)
+    quiet_trainer(timer, max_epochs=2).fit(model, data)
     return {"rows": rows, "epoch_s": timer.seconds, "peak_bytes": peak_resident_bytes(), "data_bytes": data_bytes}
 
 

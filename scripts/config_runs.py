@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,3 +63,15 @@ def table(title: str, rows: dict[str, list[dict]]) -> str:
         seconds = statistics.mean(r["seconds"] for r in results)
         lines.append(f"| {name} | {summary} | {seconds:.1f} | {' '.join(f'{a:.3f}' for a in accs)} |")
     return "\n".join(lines)
+
+
+def run_plan(plan: dict[tuple[str, str], list[tuple[str, int, list[str]]]], jobs: int, threads: int) -> str:
+    """Run every (config, seed, overrides) job of each (table title, row) in ``jobs`` processes;
+    return the Markdown tables, one per title."""
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {key: [pool.submit(run_config, *job, threads) for job in runs] for key, runs in plan.items()}
+        results = {key: [future.result() for future in runs] for key, runs in futures.items()}
+    tables: dict[str, dict[str, list[dict]]] = {}
+    for (title, row), rows in results.items():
+        tables.setdefault(title, {})[row] = rows
+    return "\n\n".join(table(title, rows) for title, rows in tables.items())

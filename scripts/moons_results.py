@@ -11,9 +11,8 @@ Runs the shipped configs exactly as `dann-lightning fit --config ...` would, wit
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor
 
-from config_runs import run_config, table  # scripts/ is on sys.path when a script here runs
+from config_runs import run_plan  # scripts/ is on sys.path when a script here runs
 
 CONFIGS = {
     "source-only": "configs/moons_source_only.yaml",
@@ -36,10 +35,6 @@ ABLATIONS = {
         "--trainer.max_epochs=100",
     ],
 }
-
-
-def run(config: str, seed: int, overrides: list[str], threads: int = 0) -> dict:
-    return run_config(config, seed, overrides, threads)
 
 
 def main() -> None:
@@ -70,14 +65,7 @@ def main() -> None:
             plan[title, name] = [(CONFIGS["DANN"], seed, options) for seed in range(args.seeds)]
 
     threads = 1 if args.jobs > 1 else 0
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {key: [pool.submit(run, *job, threads) for job in jobs] for key, jobs in plan.items()}
-        results = {key: [f.result() for f in fs] for key, fs in futures.items()}
-
-    tables: dict[str, dict[str, list[dict]]] = {}
-    for (title, row), rows in results.items():
-        tables.setdefault(title, {})[row] = rows
-    print("\n\n".join(table(title, rows) for title, rows in tables.items()))
+    print(run_plan(plan, args.jobs, threads))
 
 
 if __name__ == "__main__":

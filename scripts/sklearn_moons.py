@@ -16,6 +16,7 @@ import statistics
 import time
 
 import moons_results  # scripts/ is on sys.path when this file runs as a script
+from config_runs import run_config, table
 
 from dann_lightning.data import make_moons_shift
 from dann_lightning.sklearn import DANNClassifier
@@ -39,8 +40,8 @@ def main() -> None:
     rows = {"`DANNClassifier()` (scikit-learn estimator)": [run_estimator(seed) for seed in range(args.seeds)]}
     if not args.no_config:
         config = moons_results.CONFIGS["DANN"]
-        rows[f"`{config}` (dann-lightning fit)"] = [moons_results.run(config, seed, []) for seed in range(args.seeds)]
-    print(moons_results.table(f"Two moons, 35 degrees: target test accuracy over {args.seeds} seeds", rows))
+        rows[f"`{config}` (dann-lightning fit)"] = [run_config(config, seed, []) for seed in range(args.seeds)]
+    print(table(f"Two moons, 35 degrees: target test accuracy over {args.seeds} seeds", rows))
 
     if not args.no_config:
         estimator, reference = (list(rows.values())[i] for i in (0, 1))

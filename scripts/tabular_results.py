@@ -11,16 +11,11 @@ split. Seed `s` sets both `seed_everything` and the data draw (which also draws 
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor
 
-from config_runs import run_config, table  # scripts/ is on sys.path when a script here runs
+from config_runs import run_plan  # scripts/ is on sys.path when a script here runs
 
 CONFIG = "configs/tabular_example.yaml"
 RUNS = {"source-only (`lambda_max=0`)": ["--model.init_args.lambda_max=0"], "DANN": []}
-
-
-def run(seed: int, overrides: list[str], threads: int) -> dict:
-    return run_config(CONFIG, seed, overrides, threads)
 
 
 def main() -> None:
@@ -34,26 +29,21 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    # (table, row) -> list of (seed, overrides)
-    plan: dict[tuple[str, str], list[tuple[int, list[str]]]] = {}
+    # (table, row) -> list of (config, seed, overrides)
+    plan: dict[tuple[str, str], list[tuple[str, int, list[str]]]] = {}
     main_title = f"Embedded tabular shift, strength 1: target test accuracy over {args.seeds} seeds"
     for name, overrides in RUNS.items():
-        plan[main_title, name] = [(seed, overrides) for seed in range(args.seeds)]
+        plan[main_title, name] = [(CONFIG, seed, overrides) for seed in range(args.seeds)]
     if args.strengths:
         title = f"Other shift strengths, same config: target test accuracy over {args.strength_seeds} seeds"
         for strength in args.strengths:
             for name, overrides in RUNS.items():
                 options = [*overrides, f"--data.init_args.strength={strength}"]
-                plan[title, f"{name}, strength {strength:g}"] = [(seed, options) for seed in range(args.strength_seeds)]
+                plan[title, f"{name}, strength {strength:g}"] = [
+                    (CONFIG, seed, options) for seed in range(args.strength_seeds)
+                ]
 
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {key: [pool.submit(run, *job, args.threads) for job in jobs] for key, jobs in plan.items()}
-        results = {key: [f.result() for f in fs] for key, fs in futures.items()}
-
-    tables: dict[str, dict[str, list[dict]]] = {}
-    for (title, row), rows in results.items():
-        tables.setdefault(title, {})[row] = rows
-    print("\n\n".join(table(title, rows) for title, rows in tables.items()))
+    print(run_plan(plan, args.jobs, args.threads))
 
 
 if __name__ == "__main__":
