@@ -1,5 +1,6 @@
 """The batch-at-once data path, from_arrays, and a training step free of host-device syncs."""
 
+import math
 from types import SimpleNamespace
 
 import lightning as L
@@ -7,43 +8,71 @@ import numpy as np
 import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DistributedSampler, TensorDataset
 
 from dann_lightning import DomainDataModule
+from dann_lightning.data.domain_batches import DomainBatchDataset, shard_order
 from dann_lightning.data.in_memory import InMemoryDataset
 from dann_lightning.errors import DataError
 from tests.conftest import blobs, make_datamodule, make_module, make_trainer
 
 
-def batches(loader):
-    return [[t.clone() for t in batch] for batch in loader]
+class PerSample(TensorDataset):
+    """A TensorDataset subclass: served sample by sample with the default collation (the reference)."""
 
 
-def test_batched_path_serves_exactly_the_per_sample_batches():
-    datamodule = make_datamodule(n=100, batch_size=16)
-    datamodule.setup("fit")
+def training_batches(source, target, *, world_size=1, rank=0, epoch=0, batch_size=8):
+    """Every training batch of one epoch as nested lists of tensors, and the loader's dataset."""
+    datamodule = DomainDataModule(source, target, batch_size=batch_size, shuffle_seed=3)
+    datamodule.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)
     combined = datamodule.train_dataloader()
-    fast = combined.iterables["source"]
-    assert isinstance(fast.dataset, InMemoryDataset)
-    # The same sampler and the default per-sample collation: the reference.
-    slow = DataLoader(datamodule.source_train, batch_size=16, sampler=fast.sampler, drop_last=True)
-    for epoch in (0, 1):
-        fast.sampler.set_epoch(epoch)
-        got = batches(fast)
-        expected = batches(slow)
-        assert len(got) == len(expected) == 100 // 16
-        for (x, y), (x_ref, y_ref) in zip(got, expected, strict=True):
-            assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+    for loader in combined.flattened:
+        loader.sampler.set_epoch(epoch)
+    flat = [[t.clone() for t in torch.utils._pytree.tree_leaves(batch)] for batch, _, _ in combined]
+    return flat, combined.flattened[0].dataset
 
 
-def test_batched_path_shards_across_processes_without_overlap():
+@pytest.mark.parametrize(("world_size", "rank"), [(1, 0), (2, 1)])
+@pytest.mark.parametrize("epoch", [0, 1])
+@pytest.mark.parametrize("sources", [1, 2])
+def test_in_memory_path_serves_exactly_the_per_sample_batches(world_size, rank, epoch, sources):
+    # Domains of different sizes: the target has more batches, the sources start over mid-epoch.
+    source_sets = [blobs(40 + 12 * k, seed=k) for k in range(sources)]
+    x_t = torch.randn(100, 2)
+
+    def domains(cls):
+        source = [cls(x, y) for x, y in source_sets]
+        return (source if sources > 1 else source[0]), cls(x_t)
+
+    fast, fast_dataset = training_batches(*domains(TensorDataset), world_size=world_size, rank=rank, epoch=epoch)
+    slow, slow_dataset = training_batches(*domains(PerSample), world_size=world_size, rank=rank, epoch=epoch)
+    assert isinstance(fast_dataset, DomainBatchDataset) and not isinstance(slow_dataset, DomainBatchDataset)
+    assert len(fast) == len(slow) == math.ceil(100 / world_size) // 8
+    for got, expected in zip(fast, slow, strict=True):
+        assert len(got) == len(expected) == 2 * sources + 1
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("rows", "world_size", "shuffle", "drop_last"),
+    [(10, 1, True, False), (10, 3, True, False), (10, 3, True, True), (2, 5, True, False), (7, 2, False, False)],
+)
+def test_shard_order_is_the_distributed_samplers_order(rows, world_size, shuffle, drop_last):
+    for rank in range(world_size):
+        for epoch in (0, 4):
+            sampler = DistributedSampler(
+                range(rows), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=11, drop_last=drop_last
+            )
+            sampler.set_epoch(epoch)
+            assert shard_order(sampler).tolist() == list(sampler)
+
+
+def test_in_memory_path_shards_across_processes_without_overlap():
     x, y = blobs(64)
     seen = []
     for rank in (0, 1):
-        datamodule = DomainDataModule(TensorDataset(x, y), TensorDataset(x), batch_size=8)
-        datamodule.trainer = SimpleNamespace(world_size=2, global_rank=rank)
-        loader = datamodule.train_dataloader().iterables["source"]
-        rows = torch.cat([batch[0] for batch in loader])
+        batches, _ = training_batches(TensorDataset(x, y), TensorDataset(x), world_size=2, rank=rank)
+        rows = torch.cat([source_x for source_x, _, _ in batches])
         assert len(rows) == 32
         seen.append({tuple(row.tolist()) for row in rows})
     assert not seen[0] & seen[1]
