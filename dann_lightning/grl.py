@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -63,6 +64,14 @@ class GradientReversal(nn.Module):
         super().__init__()
         self._coeff_value = _check_coeff(coeff)
         self.register_buffer("_coeff", torch.tensor(self._coeff_value), persistent=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Set every training step: skip nn.Module's search for a parameter, buffer or module of
+        # the name (a float is none of them), which costs several times the in-place fill.
+        if name in ("coeff", "_coeff_value"):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     @property
     def coeff(self) -> float:

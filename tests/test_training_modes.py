@@ -43,6 +43,54 @@ class Record(L.Callback):
             self.losses.append(outputs["loss"].item())
 
 
+# ------------------------------------------------------------------ automatic optimization
+
+
+class ThroughLightningsLoop(DANNLitModule):
+    """Overrides a hook only Lightning's automatic loop calls: that loop then runs the step."""
+
+    def optimizer_step(self, *args, **kwargs):
+        return super().optimizer_step(*args, **kwargs)
+
+
+def test_automatic_step_run_by_the_module_matches_lightnings_automatic_loop(tmp_path):
+    runs = {}
+    for name, cls in [("module", DANNLitModule), ("lightning", ThroughLightningsLoop)]:
+        L.seed_everything(0, verbose=False)
+        module = cls(**tiny_networks(), num_classes=2)
+        record = Record()
+        make_trainer(tmp_path, max_epochs=3, max_steps=10, limit_val_batches=0, callbacks=[record]).fit(
+            module, make_datamodule()
+        )
+        runs[name] = module, record
+    (own, own_record), (lightning, lightning_record) = runs["module"], runs["lightning"]
+    assert not own.automatic_optimization and lightning.automatic_optimization
+    assert torch.equal(parameters(own), parameters(lightning))
+    for field in ("lambdas", "lrs", "losses", "steps"):
+        assert getattr(own_record, field) == getattr(lightning_record, field), field
+    assert own_record.steps == list(range(1, 11))
+
+
+class ZeroGradWatcher(L.Callback):
+    def on_before_zero_grad(self, trainer, pl_module, optimizer):
+        self.called = True
+
+
+@pytest.mark.parametrize(
+    ("trainer_kwargs", "callbacks"),
+    [({"gradient_clip_val": 0.5}, []), ({"accumulate_grad_batches": 2}, []), ({}, [ZeroGradWatcher()])],
+)
+def test_lightnings_automatic_loop_runs_when_its_options_or_hooks_are_used(tmp_path, trainer_kwargs, callbacks):
+    module = make_module()
+    trainer = make_trainer(tmp_path, max_steps=4, limit_val_batches=0, callbacks=callbacks, **trainer_kwargs)
+    trainer.fit(module, make_datamodule())
+    assert module.automatic_optimization
+    assert all(callback.called for callback in callbacks)
+    plain = make_module()
+    make_trainer(tmp_path, max_steps=4, limit_val_batches=0).fit(plain, make_datamodule())
+    assert not plain.automatic_optimization  # the same module without them: its own step
+
+
 # ------------------------------------------------------------------ manual optimization
 
 
