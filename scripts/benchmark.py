@@ -44,6 +44,7 @@ class Case:
     batch_size: int
     input_shape: tuple[int, ...]
     num_classes: int
+    steps_scale: float = 1.0  # of --steps and --warmup: fewer for a case whose steps are long
 
     def networks(self) -> dict[str, nn.Module]:
         if len(self.input_shape) == 1:  # the moons networks of configs/moons.yaml
@@ -63,7 +64,7 @@ class Case:
 CASES = [
     Case("moons MLP, batch 128", 128, (2,), 2),
     Case("moons MLP, batch 1024", 1024, (2,), 2),
-    Case("digits CNN (paper's MNIST net, 3x32x32), batch 128", 128, (3, 32, 32), 10),
+    Case("digits CNN (paper's MNIST net, 3x32x32), batch 128", 128, (3, 32, 32), 10, steps_scale=0.4),
 ]
 LR = 3e-4
 
@@ -150,12 +151,10 @@ def plain_step_ms(case: Case, steps: int, warmup: int, seed: int) -> float:
     return statistics.median(times[warmup:]) * 1000
 
 
-def skada_step_ms(case: Case, steps: int, warmup: int, seed: int) -> float | None:
+def skada_step_ms(case: Case, steps: int, warmup: int, seed: int) -> float:
     """skada's DANN (a skorch estimator) on the same networks and data: time per step from whole
     fits of two lengths, so that set-up cost cancels. skada batches source and target together,
     so its batch holds ``2 * batch_size`` samples: as many as one step here."""
-    if importlib.util.find_spec("skada") is None:
-        return None
     from skada.deep import DANN
     from skada.deep.modules import DomainClassifier
 
@@ -198,16 +197,43 @@ def skada_step_ms(case: Case, steps: int, warmup: int, seed: int) -> float | Non
     return (fit_seconds(epochs + warm) - fit_seconds(warm)) / (epochs * steps_per_epoch) * 1000
 
 
-def step_table(steps: int, warmup: int, repeats: int) -> str:
-    columns = ["case", "plain PyTorch loop (floor), ms", "DANNLitModule + Trainer, ms", "ratio", "skada DANN, ms"]
-    rows = ["| " + " | ".join([*columns, "pytorch-adapt DANN"]) + " |", "|---" * (len(columns) + 1) + "|"]
+def paired_runs(case: Case, steps: int, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Step times of each contender, ``repeats`` times, run in alternation with the order turned
+    around every repeat: a machine whose speed drifts (a shared virtual machine) then slows all
+    contenders alike, and each repeat gives a fair ratio."""
+    steps, warmup = max(20, round(steps * case.steps_scale)), max(5, round(warmup * case.steps_scale))
+    contenders = {"floor": plain_step_ms, "ours": lightning_step_ms}
+    if importlib.util.find_spec("skada") is not None:
+        contenders["skada"] = skada_step_ms
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for repeat in range(repeats):
+        order = list(contenders) if repeat % 2 == 0 else list(contenders)[::-1]
+        for name in order:
+            times[name].append(contenders[name](case, steps, warmup, repeat))
+    return times
+
+
+def step_table(steps: int, warmup: int, repeats: int, only: str | None = None) -> str:
+    columns = [
+        "case",
+        "plain PyTorch loop (floor), ms",
+        "DANNLitModule + Trainer, ms",
+        f"ratio (median of {repeats} pairs; range)",
+        "skada DANN, ms",
+        "pytorch-adapt DANN",
+    ]
+    rows = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     adapt_note = "not installed" if importlib.util.find_spec("pytorch_adapt") is None else "installed, not timed"
     for case in CASES:
-        floor = statistics.median(plain_step_ms(case, steps, warmup, seed) for seed in range(repeats))
-        ours = statistics.median(lightning_step_ms(case, steps, warmup, seed) for seed in range(repeats))
-        skada = skada_step_ms(case, steps, warmup, 0)
-        skada_cell = "not installed" if skada is None else f"{skada:.2f}"
-        rows.append(f"| {case.name} | {floor:.2f} | {ours:.2f} | {ours / floor:.2f}x | {skada_cell} | {adapt_note} |")
+        if only is not None and only not in case.name:
+            continue
+        times = paired_runs(case, steps, warmup, repeats)
+        ratios = [ours / floor for ours, floor in zip(times["ours"], times["floor"], strict=True)]
+        skada = f"{statistics.median(times['skada']):.2f}" if "skada" in times else "not installed"
+        rows.append(
+            f"| {case.name} | {statistics.median(times['floor']):.2f} | {statistics.median(times['ours']):.2f} | "
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | {skada} | {adapt_note} |"
+        )
         print(rows[-1], file=sys.stderr, flush=True)
     return "\n".join(rows)
 
@@ -279,11 +305,22 @@ def scaling_table(batch_size: int) -> str:
     return "\n".join(lines)
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all, stolen) CPU ticks since boot from Linux's /proc/stat; ``None`` elsewhere. Steal is the
+    time a virtual machine's CPUs wanted to run but the host ran something else."""
+    stat = Path("/proc/stat")
+    if not stat.is_file():
+        return None
+    fields = [int(value) for value in stat.read_text().splitlines()[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300, help="timed steps per run (default 300)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed steps first (default 50)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per case; the median is reported")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per contender and case; medians are reported")
+    parser.add_argument("--only", help="time only the cases whose name contains this text, e.g. 'moons'")
     parser.add_argument("--scaling", action="store_true", help="also the 1e4 / 1e5 / 1e6-row scaling table")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size of the scaling runs")
     parser.add_argument("--scaling-run", type=int, help=argparse.SUPPRESS)
@@ -296,10 +333,15 @@ def main() -> None:
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}, lightning {L.__version__}, CPU\n"
     )
-    print(step_table(args.steps, args.warmup, args.repeats))
+    before = cpu_ticks()
+    print(step_table(args.steps, args.warmup, args.repeats, args.only))
     if args.scaling:
         print()
         print(scaling_table(args.batch_size))
+    after = cpu_ticks()
+    if before is not None and after is not None and after[0] > before[0]:
+        stolen = (after[1] - before[1]) / (after[0] - before[0])
+        print(f"\nCPU time stolen by the hypervisor during the run: {stolen:.0%}")
 
 
 if __name__ == "__main__":
