@@ -9,6 +9,7 @@ they are installed (they are never dependencies). A scaling run times an epoch o
 
     python scripts/benchmark.py                 # the step-time table
     python scripts/benchmark.py --scaling       # + the scaling table (each size in its own process)
+    python scripts/benchmark.py --only moons --scaling-only   # subsets
 """
 
 from __future__ import annotations
@@ -322,6 +323,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs per contender and case; medians are reported")
     parser.add_argument("--only", help="time only the cases whose name contains this text, e.g. 'moons'")
     parser.add_argument("--scaling", action="store_true", help="also the 1e4 / 1e5 / 1e6-row scaling table")
+    parser.add_argument("--scaling-only", action="store_true", help="only the scaling table")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size of the scaling runs")
     parser.add_argument("--scaling-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -334,8 +336,9 @@ def main() -> None:
         f"torch {torch.__version__}, lightning {L.__version__}, CPU\n"
     )
     before = cpu_ticks()
-    print(step_table(args.steps, args.warmup, args.repeats, args.only))
-    if args.scaling:
+    if not args.scaling_only:
+        print(step_table(args.steps, args.warmup, args.repeats, args.only))
+    if args.scaling or args.scaling_only:
         print()
         print(scaling_table(args.batch_size))
     after = cpu_ticks()
