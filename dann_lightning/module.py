@@ -360,6 +360,23 @@ class DANNLitModule(L.LightningModule):
         if isinstance(datamodule, DomainDataModule):
             datamodule.check_labels(self.num_classes)
 
+    @override
+    def on_train_start(self) -> None:
+        if self.hparams.optimization == "automatic":
+            self._carry_optimizer_steps()
+
+    def _carry_optimizer_steps(self) -> None:
+        """A run resumed from a checkpoint written under the other Lightning loop (see
+        ``_needs_lightning_automatic_loop``) finds its optimizer-step count, which is the Trainer's
+        ``global_step``, in that loop's tracker: carry it over, so that ``max_steps`` and
+        step-named checkpoints continue from it."""
+        loop = self.trainer.fit_loop.epoch_loop
+        automatic = loop.automatic_optimization.optim_progress.optimizer.step
+        manual = loop.manual_optimization.optim_step_progress
+        done, used = (manual, automatic) if self.automatic_optimization else (automatic, manual)
+        if used.total.completed == 0 and done.total.completed > 0:
+            used.load_state_dict(done.state_dict())
+
     # ------------------------------------------------------------------ training
 
     @override

@@ -260,6 +260,19 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, opt
     assert resumed_record.lrs == pytest.approx(full_record.lrs[8:])
 
 
+@pytest.mark.parametrize(("first", "then"), [({}, {"gradient_clip_val": 1e6}), ({"gradient_clip_val": 1e6}, {})])
+def test_a_run_resumed_under_the_other_lightning_loop_keeps_counting_optimizer_steps(tmp_path, first, then):
+    # gradient_clip_val (too large to clip anything) makes Lightning's automatic loop run the step.
+    every_epoch = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, filename="{epoch}")
+    trainer = make_trainer(tmp_path, limit_val_batches=0, callbacks=[every_epoch], enable_checkpointing=True, **first)
+    trainer.fit(make_module(), make_datamodule())  # 2 epochs of 4 batches
+    record, resumed = Record(), make_module()
+    trainer = make_trainer(tmp_path, max_epochs=10, max_steps=12, limit_val_batches=0, callbacks=[record], **then)
+    trainer.fit(resumed, make_datamodule(), ckpt_path=tmp_path / "ckpt" / "epoch=1.ckpt")
+    assert resumed.automatic_optimization == bool(then)
+    assert record.steps == [9, 10, 11, 12]  # 8 optimizer steps were done: max_steps=12 allows 4 more
+
+
 @pytest.mark.parametrize("limit", [{"max_epochs": 3}, {"max_steps": 4, "max_epochs": -1}])
 def test_gradient_accumulation_keeps_the_schedules_in_batch_units(tmp_path, limit):
     record = Record()
