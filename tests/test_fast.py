@@ -22,7 +22,7 @@ class PerSample(TensorDataset):
 
 
 def training_batches(source, target, *, world_size=1, rank=0, epoch=0, batch_size=8):
-    """Every training batch of one epoch as nested lists of tensors, and the loader's dataset."""
+    """Every training batch of one epoch as a flat list of its tensors, and the loader's dataset."""
     datamodule = DomainDataModule(source, target, batch_size=batch_size, shuffle_seed=3)
     datamodule.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)
     combined = datamodule.train_dataloader()
@@ -77,6 +77,16 @@ def test_in_memory_path_shards_across_processes_without_overlap():
         seen.append({tuple(row.tolist()) for row in rows})
     assert not seen[0] & seen[1]
     assert len(seen[0] | seen[1]) == len({tuple(row.tolist()) for row in x})
+
+
+def test_batches_already_on_the_device_are_handed_back_and_others_moved():
+    datamodule = make_datamodule()
+    batch = {"source": (torch.zeros(2, 2), torch.zeros(2, dtype=torch.long)), "target": (torch.zeros(2, 2),)}
+    assert datamodule.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = datamodule.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert [t.device.type for t in torch.utils._pytree.tree_leaves(moved)] == ["meta"] * 3
+    mixed = datamodule.transfer_batch_to_device({"x": torch.zeros(2), "name": "a"}, torch.device("cpu"), 0)
+    assert mixed["name"] == "a" and torch.equal(mixed["x"], torch.zeros(2))  # Lightning's walk: not only tensors
 
 
 def test_subclassed_datasets_keep_their_own_getitem():

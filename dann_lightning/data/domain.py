@@ -243,8 +243,8 @@ class DomainDataModule(L.LightningDataModule):
         }
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # Lightning's generic walk over the batch costs ~40 us even when there is nothing to move
-        # (training on the CPU): more than a small model's step.
+        # Lightning's generic walk over the batch costs ~40 us a step even when there is nothing
+        # to move (training on the CPU): a measurable share of a small model's step.
         if _tensors_on(batch, device):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
