@@ -418,20 +418,20 @@ class DANNLitModule(L.LightningModule):
             )
         if self.automatic_optimization:
             return loss  # Lightning's automatic loop does the rest
-        if self.hparams.optimization == "automatic":
-            optimizer = self.optimizers()
-            optimizer.zero_grad()
-            self.manual_backward(loss)
-            optimizer.step()
-            self.lr_schedulers().step()
-            return loss  # on_train_batch_end receives {"loss": ...}, as from the automatic loop
-        main_optimizer, _ = self.optimizers()
-        main_optimizer.zero_grad()
+        self._step_on(loss)
+        # optimization='automatic' run here: on_train_batch_end receives {"loss": ...} as from Lightning's loop
+        return loss if self.hparams.optimization == "automatic" else None
+
+    def _step_on(self, loss: Tensor) -> None:
+        """Under Lightning's manual loop: the step of the optimizer that trains on ``loss`` (the
+        only one, or in manual mode the feature extractor's and classifier's), and every LR schedule."""
+        optimizers, schedulers = self.optimizers(), self.lr_schedulers()
+        optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
+        optimizer.zero_grad()
         self.manual_backward(loss)
-        self._clip_and_step(main_optimizer)
-        for scheduler in self.lr_schedulers():
+        self._clip_and_step(optimizer)
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             scheduler.step()
-        return None
 
     def _watch_divergence(self, cls_loss: Tensor, adversarial_loss: Tensor) -> None:
         if len(self._recent_losses) >= _DIVERGENCE_WINDOW:
