@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from dann_lightning.errors import DataError
+from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.labels import check_labels
+
+__all__ = ["check_labels", "check_training_batch", "unpack_evaluation_batch", "unpack_training_batch"]
 
 
 def unpack_training_batch(batch: Mapping[str, Any]) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
@@ -41,8 +43,15 @@ def unpack_evaluation_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
     return batch[0], batch[1]
 
 
-def check_training_batch(sources: list[tuple[Tensor, Tensor]], x_t: Tensor, num_classes: int) -> None:
-    """Shapes and label range of one training batch (syncs with the device: call once per fit)."""
+def check_training_batch(
+    sources: list[tuple[Tensor, Tensor]], x_t: Tensor, num_classes: int, num_sources: int = 1
+) -> None:
+    """Source count, shapes and label range of one training batch (syncs with the device: call
+    once per fit)."""
+    if len(sources) != num_sources:
+        raise ConfigurationError(
+            f"the batch holds {len(sources)} source domain(s) but the model was built with num_sources={num_sources}"
+        )
     for k, (x_s, y_s) in enumerate(sources):
         name = "source" if len(sources) == 1 else f"source {k}"
         if x_s.shape[1:] != x_t.shape[1:]:
@@ -51,14 +60,3 @@ def check_training_batch(sources: list[tuple[Tensor, Tensor]], x_t: Tensor, num_
                 f"target batch has shape {tuple(x_t.shape)}"
             )
         check_labels(y_s, num_classes, name)
-
-
-def check_labels(labels: Tensor, num_classes: int, domain: str) -> None:
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise DataError(f"{domain} labels must be integer class indices, got dtype {labels.dtype}")
-    if labels.ndim != 1:
-        raise DataError(f"{domain} labels must have shape (batch,), got {tuple(labels.shape)}")
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= num_classes:
-        bad = low if low < 0 else high
-        raise DataError(f"{domain} label {bad} lies outside [0, num_classes={num_classes})")

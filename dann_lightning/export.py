@@ -15,7 +15,7 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -23,10 +23,12 @@ from torch import Tensor, nn
 
 from dann_lightning.batch import unpack_evaluation_batch
 from dann_lightning.checkpoints import check_checkpoint_file
+from dann_lightning.checks import check_choice, check_int, choices_of
 from dann_lightning.data.transforms import Standardizer
 from dann_lightning.errors import CheckpointError, ConfigurationError, DataError, MissingDependencyError
 
-EXPORT_FORMATS = ("torchscript", "onnx")
+ExportFormat = Literal["torchscript", "onnx"]
+EXPORT_FORMATS = choices_of(ExportFormat)
 FILE_NAMES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
 METADATA_FILE = "export.json"
 _ONNX_PACKAGES = "pip install onnx onnxscript"
@@ -63,12 +65,10 @@ def deployed_classifier(model: nn.Module) -> DeployedClassifier:
             f"export needs a model with feature_extractor and classifier modules (a DANNLitModule); "
             f"{type(model).__name__} lacks {', '.join(missing)}"
         )
+    # A network compiled in place (nn.Module.compile(), as DANNLitModule(compile=...) does) runs
+    # torch.compile, which tracing cannot enter; its copies are plain modules, because nn.Module
+    # leaves the compiled call out when it is copied or pickled (tests/test_export.py checks).
     deployed = DeployedClassifier(copy.deepcopy(model.feature_extractor), copy.deepcopy(model.classifier))
-    for module in deployed.modules():
-        # nn.Module.compile() (DANNLitModule(compile=True)) wraps the call in torch.compile, which
-        # tracing cannot enter; the copies run the plain modules, with the same weights.
-        if getattr(module, "_compiled_call_impl", None) is not None:
-            module._compiled_call_impl = None
     return deployed.cpu().eval()
 
 
@@ -78,7 +78,7 @@ def export_model(
     *,
     example_input: Tensor | None = None,
     input_shape: Sequence[int] | None = None,
-    formats: Sequence[str] = ("torchscript",),
+    formats: Sequence[ExportFormat] = ("torchscript",),
     metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``model``'s feature extractor + classifier in each of ``formats`` to ``out_dir``.
@@ -111,8 +111,7 @@ def export_model(
     """
     formats = list(dict.fromkeys(formats))
     for name in formats:
-        if name not in EXPORT_FORMATS:
-            raise ConfigurationError(f"unknown export format {name!r}; valid: {', '.join(EXPORT_FORMATS)}")
+        check_choice("export format", name, ExportFormat)
     if not formats:
         raise ConfigurationError(f"no export format given; valid: {', '.join(EXPORT_FORMATS)}")
     if "onnx" in formats:
@@ -258,11 +257,12 @@ def _example_batch(example_input: Tensor | None, input_shape: Sequence[int] | No
         raise ConfigurationError("give exactly one of example_input (a batch) and input_shape (one sample's shape)")
     if input_shape is not None:
         shape = tuple(input_shape)
-        if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+        if not shape:
             raise ConfigurationError(
-                f"input_shape must be one or more positive integers (one sample's shape, no batch dimension), "
-                f"got {list(input_shape)}"
+                "input_shape must be one or more positive integers (one sample's shape, no batch dimension), got []"
             )
+        for index, size in enumerate(shape):
+            check_int(f"input_shape[{index}]", size, minimum=1)
         return torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     if not isinstance(example_input, Tensor) or example_input.ndim < 2 or len(example_input) == 0:
         raise ConfigurationError(

@@ -1,24 +1,23 @@
-"""Pure functional losses."""
+"""Pure functional losses, computed in float32 (safe under mixed precision).
+
+Domain labels are integer domain ids (see :mod:`dann_lightning.domain_head`): 0 for the source and
+1 for the target with one source; ``0 .. K-1`` for ``K`` sources and ``K`` for the target.
+"""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-SOURCE, TARGET = 0.0, 1.0  # domain labels of the discriminator
-
-
-def domain_labels(n_source: int, n_target: int, device: torch.device | None = None) -> Tensor:
-    """``n_source`` zeros then ``n_target`` ones, float32: the discriminator's targets."""
-    return torch.cat([torch.full((n_source,), SOURCE, device=device), torch.full((n_target,), TARGET, device=device)])
-
-
-def domain_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Binary cross-entropy of domain logits, in float32 (safe under mixed precision)."""
-    return F.binary_cross_entropy_with_logits(logits.float(), labels)
-
 
 def classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy of class logits, in float32."""
+    """Cross-entropy of class logits."""
     return F.cross_entropy(logits.float(), labels)
+
+
+def domain_loss(logits: Tensor, domain_ids: Tensor, reduction: str = "mean") -> Tensor:
+    """The discriminator's loss: binary cross-entropy of one logit per sample (source 0, target 1),
+    or cross-entropy of ``K + 1`` logits per sample over the domain ids."""
+    if logits.ndim == 1:
+        return F.binary_cross_entropy_with_logits(logits.float(), domain_ids.float(), reduction=reduction)
+    return F.cross_entropy(logits.float(), domain_ids, reduction=reduction)

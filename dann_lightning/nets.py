@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from dann_lightning.checks import check_choice, check_int, check_real, choices_of
+from dann_lightning.domain_head import TARGET_DOMAIN
 from dann_lightning.errors import CheckpointError, ConfigurationError, MissingDependencyError, MissingFileError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -23,9 +26,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module by name; ValueError listing the valid names otherwise."""
-    if name not in ACTIVATIONS:
-        raise ConfigurationError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}")
-    return ACTIVATIONS[name]()
+    return ACTIVATIONS[check_choice("activation", name, sorted(ACTIVATIONS))]()
 
 
 class MLP(nn.Module):
@@ -65,8 +66,8 @@ class MLP(nn.Module):
         for name, width in [("in_features", in_features), ("out_features", out_features)] + [
             (f"hidden_features[{i}]", w) for i, w in enumerate(hidden_features)
         ]:
-            if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
-                raise ConfigurationError(f"MLP {name} must be a positive integer, got {width!r}")
+            if width is not None:
+                check_int(f"MLP {name}", width, minimum=1)
         if out_features is None and not hidden_features:
             raise ConfigurationError("MLP needs hidden_features or out_features; both are empty")
         if not 0.0 <= dropout < 1.0:
@@ -123,8 +124,8 @@ class DomainDiscriminator(MLP):
 
 # ---------------------------------------------------------------------- normalisation
 
-NORMS = ("none", "batch", "domain")
-SOURCE_DOMAIN, TARGET_DOMAIN = 0, 1
+NormName = Literal["none", "batch", "domain"]
+NORMS = choices_of(NormName)
 
 
 class DomainBatchNorm(nn.Module):
@@ -144,6 +145,7 @@ class DomainBatchNorm(nn.Module):
 
     Example:
         >>> import torch
+        >>> from dann_lightning.domain_head import SOURCE_DOMAIN, TARGET_DOMAIN
         >>> norm = DomainBatchNorm(4)
         >>> _ = norm.train()(torch.randn(8, 4, 5, 5) + 3)  # the target's statistics move ...
         >>> norm.norms[TARGET_DOMAIN].running_mean.mean() > 0.2, norm.norms[SOURCE_DOMAIN].running_mean.abs().max() == 0
@@ -176,15 +178,14 @@ def has_domain_norm(module: nn.Module) -> bool:
     return any(isinstance(layer, DomainBatchNorm) for layer in module.modules())
 
 
-def make_norm2d(norm: str, channels: int) -> nn.Module:
+def make_norm2d(norm: NormName, channels: int) -> nn.Module:
     """``"none"`` (identity), ``"batch"`` (``BatchNorm2d``) or ``"domain"`` (:class:`DomainBatchNorm`)."""
+    check_choice("norm", norm, NormName)
     if norm == "none":
         return nn.Identity()
     if norm == "batch":
         return nn.BatchNorm2d(channels)
-    if norm == "domain":
-        return DomainBatchNorm(channels)
-    raise ConfigurationError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+    return DomainBatchNorm(channels)
 
 
 # ---------------------------------------------------------------------- the paper's CNNs
@@ -197,8 +198,7 @@ def _conv_output(size: int, kernel: int, stride: int = 1, padding: int = 0) -> i
 def _check_image_size(network: str, image_size: int, layers: Sequence[tuple[str, int, int, int]]) -> int:
     """Side of the last feature map for ``(name, kernel, stride, padding)`` layers; ValueError if a
     layer would leave nothing."""
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ConfigurationError(f"{network} image_size must be a positive integer, got {image_size!r}")
+    check_int(f"{network} image_size", image_size, minimum=1)
     size = image_size
     for name, kernel, stride, padding in layers:
         size = _conv_output(size, kernel, stride, padding)
@@ -248,7 +248,7 @@ class MNISTFeatures(nn.Module):
         image_size: int = 28,
         in_channels: int = 3,
         *,
-        norm: str = "none",
+        norm: NormName = "none",
         channels: Sequence[int] = (32, 48),
         dropout: float = 0.0,
     ) -> None:
@@ -305,7 +305,7 @@ class SVHNFeatures(nn.Module):
         image_size: int = 32,
         in_channels: int = 3,
         *,
-        norm: str = "none",
+        norm: NormName = "none",
         channels: Sequence[int] = (64, 64, 128),
         dropout: float = 0.0,
     ) -> None:
@@ -342,9 +342,9 @@ class SVHNFeatures(nn.Module):
 
 def _check_widths(network: str, channels: Sequence[int], count: int) -> list[int]:
     widths = list(channels)
-    if len(widths) != count or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+    if len(widths) != count:
         raise ConfigurationError(f"{network} channels must be {count} positive integers, got {channels!r}")
-    return widths
+    return [check_int(f"{network} channels[{i}]", width, minimum=1) for i, width in enumerate(widths)]
 
 
 def _check_dropout(network: str, dropout: float) -> None:
@@ -362,7 +362,8 @@ def _check_input(network: str, x: Tensor, image_size: int) -> None:
 
 # ---------------------------------------------------------------------- ResNet (optional torchvision)
 
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+ResNetArch = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+RESNETS = choices_of(ResNetArch)
 
 
 def _import_torchvision_models():
@@ -397,18 +398,16 @@ class ResNetFeatures(nn.Module):
 
     def __init__(
         self,
-        arch: str = "resnet50",
+        arch: ResNetArch = "resnet50",
         weights: str | None = None,
         *,
         lr_scale: float | None = None,
         freeze_batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        if arch not in RESNETS:
-            raise ConfigurationError(f"unknown ResNet arch {arch!r}; valid: {', '.join(RESNETS)}")
+        check_choice("ResNet arch", arch, ResNetArch)
         scale = (0.1 if weights else 1.0) if lr_scale is None else lr_scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale >= 0:
-            raise ConfigurationError(f"ResNetFeatures lr_scale must be a number >= 0, got {lr_scale!r}")
+        check_real("ResNetFeatures lr_scale", scale, minimum=0.0)
         models = _import_torchvision_models()
         backbone = getattr(models, arch)(weights=None)
         if weights is not None:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+from dann_lightning.checks import check_choice
 from dann_lightning.errors import ConfigurationError
 
 LambdaScheduleName = Literal["ganin", "constant"]
@@ -77,7 +78,4 @@ def check_schedule_name(registry: dict[str, Callable[..., float]], name: str, ar
 
 
 def _lookup(registry: dict[str, Callable[..., float]], name: str, argument: str) -> Callable[..., float]:
-    try:
-        return registry[name]
-    except (KeyError, TypeError):
-        raise ConfigurationError(f"unknown {argument} {name!r}; valid: {', '.join(sorted(registry))}") from None
+    return registry[check_choice(argument, name, tuple(registry))]

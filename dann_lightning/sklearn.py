@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import lightning as L
@@ -24,21 +24,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
+from dann_lightning.checks import check_choice, check_int, check_real
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.errors import ConfigurationError, DataError
 from dann_lightning.module import DANNLitModule
 from dann_lightning.nets import ACTIVATIONS, MLP, DomainDiscriminator
-
-try:
-    from sklearn.utils.validation import validate_data
-except ImportError:  # pragma: no cover - scikit-learn < 1.6
-
-    def validate_data(estimator: BaseEstimator, *args: Any, **kwargs: Any) -> Any:
-        return estimator._validate_data(*args, **kwargs)
-
 
 _INFERENCE_ROWS = 8192  # rows per forward pass in predict / transform: bounds memory, not results
 _FLOATS = (np.float64, np.float32)
@@ -253,26 +246,17 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         name = type(self).__name__
         for param, minimum in [("hidden_features", 1), ("discriminator_hidden_features", 0)]:
             widths = getattr(self, param)
-            if (
-                isinstance(widths, (str, bytes))
-                or not isinstance(widths, Sequence)
-                or len(widths) < minimum
-                or not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1 for w in widths)
-            ):
+            if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < minimum:
                 least = "a non-empty" if minimum else "a"
                 raise ConfigurationError(
                     f"{name} {param} must be {least} sequence of positive integers (layer widths), got {widths!r}"
                 )
-        if self.activation not in ACTIVATIONS:
-            raise ConfigurationError(
-                f"{name} activation {self.activation!r} is unknown; valid: {', '.join(sorted(ACTIVATIONS))}"
-            )
+            for index, width in enumerate(widths):
+                check_int(f"{name} {param}[{index}]", width, minimum=1)
+        check_choice(f"{name} activation", self.activation, sorted(ACTIVATIONS))
         for param in ("batch_size", "max_epochs"):
-            value = getattr(self, param)
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                raise ConfigurationError(f"{name} {param} must be a positive integer, got {value!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, Real) or not np.isfinite(self.lr) or self.lr <= 0:
-            raise ConfigurationError(f"{name} lr must be a finite number > 0, got {self.lr!r}")
+            check_int(f"{name} {param}", getattr(self, param), minimum=1)
+        check_real(f"{name} lr", self.lr, minimum=0.0, strict=True)
         # lambda_max and the schedule names are checked by DANNLitModule, with the valid values listed.
 
     def __sklearn_tags__(self) -> Any:

@@ -111,10 +111,10 @@ def test_evaluation_loaders_are_keyed_by_domain():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_samples": 0}, "n_samples must be a positive integer, got 0"),
+        ({"n_samples": 0}, "n_samples must be an integer >= 1, got 0"),
         ({"noise": -0.1}, "noise must be a finite number >= 0"),
-        ({"angle": math.inf}, "angle must be a finite number of degrees"),
-        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"angle": math.inf}, r"angle \(degrees\) must be a finite number, got inf"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
     ],
 )
 def test_moons_arguments_are_checked(kwargs, message):

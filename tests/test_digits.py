@@ -108,9 +108,9 @@ def test_a_folder_of_photos_replaces_the_sample_photos(tmp_path):
 
 
 def test_bad_options_name_the_argument_and_the_valid_values(tmp_path):
-    with pytest.raises(DANNError, match=r"unknown target_domain 'mnist-m'; valid: digits, digits-m"):
+    with pytest.raises(DANNError, match=r"unknown target_domain 'mnist-m'; valid: 'digits', 'digits-m'"):
         DigitsDataModule(target_domain="mnist-m")
-    with pytest.raises(DANNError, match=r"unknown train_on 'both'; valid: source, target"):
+    with pytest.raises(DANNError, match=r"unknown train_on 'both'; valid: 'source', 'target'"):
         DigitsDataModule(train_on="both")
     with pytest.raises(DANNError, match=r"image_size must be an integer >= 8, got 4"):
         DigitsDataModule(image_size=4)
@@ -129,12 +129,24 @@ def test_normalisation_comes_from_the_source_and_is_kept_in_the_state():
     target = datamodule.target_train.tensors[0]
     assert target.mean() > 0.1  # the target is normalised with source statistics, not its own
     unshifted = built(seed=1, target_domain="digits")
-    torch.testing.assert_close(unshifted.normalizer.mean, datamodule.normalizer.mean)
+    torch.testing.assert_close(unshifted.scaler.mean, datamodule.scaler.mean)
 
     state = datamodule.state_dict()
     restored = DigitsDataModule(image_size=16, seed=1)
     restored.setup("test")
-    restored.normalizer.mean += 1.0  # as if fitted otherwise: the checkpoint's statistics win
+    restored.scaler.mean += 1.0  # as if fitted otherwise: the checkpoint's statistics win
+    restored.load_state_dict(state)
+    torch.testing.assert_close(restored.target_test.tensors[0], datamodule.target_test.tensors[0])
+
+
+def test_a_state_dict_of_dann_lightning_0_1_0_still_restores_the_normalisation():
+    datamodule = built(seed=1)
+    # 0.1.0 kept the image statistics under "normalizer", and the attribute had that name too.
+    state = {"normalizer": datamodule.state_dict()["scaler"]}
+    assert datamodule.normalizer is datamodule.scaler
+    restored = DigitsDataModule(image_size=16, seed=1)
+    restored.setup("test")
+    restored.scaler.mean += 1.0
     restored.load_state_dict(state)
     torch.testing.assert_close(restored.target_test.tensors[0], datamodule.target_test.tensors[0])
 

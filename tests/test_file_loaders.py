@@ -92,7 +92,7 @@ def test_mnist_reads_the_four_idx_files_and_names_a_missing_one(tmp_path):
     (root / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DANNError, match=r"MNIST file t10k-labels-idx1-ubyte not found in folder .*mnist"):
         load_mnist(root, "test")
-    with pytest.raises(DANNError, match=r"unknown split 'val'; valid: train, test"):
+    with pytest.raises(DANNError, match=r"unknown split 'val'; valid: 'train', 'test'"):
         load_mnist(root, "val")
 
 
@@ -300,10 +300,10 @@ def test_office_style_folders_need_the_same_classes(tmp_path):
 
 def test_unknown_data_set_names_the_valid_ones():
     with pytest.raises(
-        DANNError, match=r"unknown target data set 'mnistm'; valid: mnist, mnist-m, usps, svhn, image-folder"
+        DANNError, match=r"unknown target data set 'mnistm'; valid: 'mnist', 'mnist-m', 'usps', 'svhn', 'image-folder'"
     ):
         ImageFilesDataModule("mnist", "a", "mnistm", "b")
-    with pytest.raises(DANNError, match=r"unknown train_on 'both'; valid: source, target"):
+    with pytest.raises(DANNError, match=r"unknown train_on 'both'; valid: 'source', 'target'"):
         ImageFilesDataModule("mnist", "a", "mnist", "b", train_on="both")
 
 

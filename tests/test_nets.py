@@ -9,11 +9,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from dann_lightning import DANNLitModule, DomainDataModule
+from dann_lightning.domain_head import SOURCE_DOMAIN, TARGET_DOMAIN
 from dann_lightning.errors import DANNError
 from dann_lightning.nets import (
     MLP,
-    SOURCE_DOMAIN,
-    TARGET_DOMAIN,
     DomainBatchNorm,
     DomainDiscriminator,
     MNISTFeatures,
@@ -46,7 +45,7 @@ def test_sizes_a_network_cannot_take_name_the_size_and_the_network():
         r"it needs image_size >= 16",
     ):
         MNISTFeatures(image_size=15)
-    with pytest.raises(DANNError, match=r"SVHNFeatures image_size must be a positive integer, got 0"):
+    with pytest.raises(DANNError, match=r"SVHNFeatures image_size must be an integer >= 1, got 0"):
         SVHNFeatures(image_size=0)
     net = MNISTFeatures(image_size=28)
     with pytest.raises(
@@ -55,7 +54,7 @@ def test_sizes_a_network_cannot_take_name_the_size_and_the_network():
         r"\(2, 3, 32, 32\)",
     ):
         net(torch.zeros(2, 3, 32, 32))
-    with pytest.raises(DANNError, match=r"unknown norm 'layer'; valid: none, batch, domain"):
+    with pytest.raises(DANNError, match=r"unknown norm 'layer'; valid: 'none', 'batch', 'domain'"):
         MNISTFeatures(norm="layer")
 
 
@@ -178,7 +177,7 @@ def test_resnet_weights_errors_name_the_file(tmp_path, monkeypatch):
     torch.save({"conv.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "other.pth")
     with pytest.raises(DANNError, match=r"weights file .*other.pth does not fit the network: missing \['conv.bias'\]"):
         ResNetFeatures("resnet18", weights=str(tmp_path / "other.pth"))
-    with pytest.raises(DANNError, match=r"unknown ResNet arch 'resnet7'; valid: resnet18, resnet34"):
+    with pytest.raises(DANNError, match=r"unknown ResNet arch 'resnet7'; valid: 'resnet18', 'resnet34'"):
         ResNetFeatures("resnet7")
 
 

@@ -34,9 +34,9 @@ def test_cosine_lr_ends_at_zero():
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(DANNError, match=r"unknown lambda_schedule 'linear'; valid: constant, ganin"):
+    with pytest.raises(DANNError, match=r"unknown lambda_schedule 'linear'; valid: 'ganin', 'constant'"):
         schedules.lambda_factor("linear", 0.5)
-    with pytest.raises(DANNError, match=r"unknown lr_schedule 'step'; valid: constant, cosine, ganin"):
+    with pytest.raises(DANNError, match=r"unknown lr_schedule 'step'; valid: 'ganin', 'constant', 'cosine'"):
         schedules.lr_factor("step", 0.5)
 
 

@@ -297,7 +297,7 @@ def test_bad_arrays_name_the_array(arrays, expected):
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
-        ({"val_fraction": 1.0}, "val_fraction must be a number in [0, 1), got 1.0"),
+        ({"val_fraction": 1.0}, "val_fraction must be a finite number >= 0 and < 1, got 1.0"),
         ({"label": ""}, "label must be a non-empty column name"),
         ({"features": "a"}, "features must be a list of column names, got 'a'"),
         ({"features": ["a", "a"]}, "features names ['a'] more than once"),
@@ -399,7 +399,7 @@ def test_shift_data_module_is_seeded_and_keeps_target_labels_out_of_training():
     [
         ({"n_features": 3}, "n_features must be an integer >= 4, got 3"),
         ({"strength": -1.0}, "strength must be a finite number >= 0, got -1.0"),
-        ({"n_samples": 0}, "n_samples must be a positive integer, got 0"),
+        ({"n_samples": 0}, "n_samples must be an integer >= 1, got 0"),
     ],
 )
 def test_shift_arguments_are_checked(kwargs, expected):

@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from dann_lightning.analysis._inputs import as_feature_matrix, check_same_width
-from dann_lightning.errors import ConfigurationError
+from dann_lightning.checks import check_choice
 
 ProjectionMethod = Literal["tsne", "pca"]
 _MARKERS = "o^sDvP*Xh<>p"
@@ -18,13 +18,12 @@ _MARKERS = "o^sDvP*Xh<>p"
 
 def project_2d(features: object, method: ProjectionMethod = "tsne", seed: int = 0) -> np.ndarray:
     """``(N, D)`` features -> ``(N, 2)`` with t-SNE (the paper's) or PCA (fast)."""
+    check_choice("projection method", method, ProjectionMethod)
     x = as_feature_matrix(features, "features", min_samples=3)
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(x) if x.shape[1] > 2 else x[:, :2]
-    if method == "tsne":
-        perplexity = min(30.0, (len(x) - 1) / 3)
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
-    raise ConfigurationError(f"unknown projection method {method!r}; valid: pca, tsne")
+    perplexity = min(30.0, (len(x) - 1) / 3)
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
 
 
 def embedding_figure(

@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from dann_lightning.analysis._inputs import as_feature_matrix, check_same_width
+from dann_lightning.checks import check_choice, check_int
 from dann_lightning.errors import ConfigurationError
 
 PADClassifier = Literal["svm", "logistic"]
@@ -56,12 +57,11 @@ def proxy_a_distance(
     source = as_feature_matrix(source_features, "source_features", min_samples=2)
     target = as_feature_matrix(target_features, "target_features", min_samples=2)
     check_same_width(source, "source_features", target, "target_features")
-    if classifier not in ("svm", "logistic"):
-        raise ConfigurationError(f"unknown classifier {classifier!r}; valid: logistic, svm")
+    check_choice("classifier", classifier, PADClassifier)
     if not c_values or any(not c > 0 for c in c_values):
         raise ConfigurationError(f"c_values must be positive numbers, got {c_values!r}")
-    if max_samples is not None and max_samples < 2:
-        raise ConfigurationError(f"max_samples must be at least 2, got {max_samples}")
+    if max_samples is not None:
+        check_int("max_samples", max_samples, minimum=2)
 
     rng = np.random.default_rng(seed)
     halves = [_shuffled_halves(x, rng, max_samples) for x in (source, target)]

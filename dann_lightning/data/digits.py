@@ -14,13 +14,12 @@ import torch
 from torch.utils.data import TensorDataset
 from typing_extensions import override
 
+from dann_lightning.checks import check_choice, check_int, check_real
+from dann_lightning.data.domain import TrainOn
 from dann_lightning.data.images import ImageDataModule, blend_with_photos, load_photos, resize
 from dann_lightning.errors import ConfigurationError
 
 TargetDomain = Literal["digits", "digits-m"]
-TARGET_DOMAINS = ("digits", "digits-m")
-TrainOn = Literal["source", "target"]
-TRAIN_ON = ("source", "target")
 MIN_IMAGE_SIZE = 8
 
 
@@ -78,13 +77,11 @@ def make_digits_shift(
             valid ones), or a size or fraction out of range.
         DataError: photos smaller than ``image_size``.
     """
-    if target_domain not in TARGET_DOMAINS:
-        raise ConfigurationError(f"unknown target_domain {target_domain!r}; valid: {', '.join(TARGET_DOMAINS)}")
-    _check_int("image_size", image_size, MIN_IMAGE_SIZE)
-    _check_int("blends_per_digit", blends_per_digit, 1)
+    check_choice("target_domain", target_domain, TargetDomain)
+    check_int("image_size", image_size, minimum=MIN_IMAGE_SIZE)
+    check_int("blends_per_digit", blends_per_digit, minimum=1)
     for name, value in [("val_fraction", val_fraction), ("test_fraction", test_fraction)]:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-            raise ConfigurationError(f"{name} must be a number in (0, 1), got {value!r}")
+        check_real(name, value, minimum=0.0, maximum=1.0, strict=True)
     if val_fraction + test_fraction >= 1.0:
         raise ConfigurationError(
             f"val_fraction + test_fraction must leave target training images: got {val_fraction} + {test_fraction} >= 1"
@@ -146,11 +143,6 @@ def _stratified_halves(labels: np.ndarray, rng: np.random.Generator) -> tuple[np
     return rng.permutation(np.concatenate(first)), rng.permutation(np.concatenate(second))
 
 
-def _check_int(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 class DigitsDataModule(ImageDataModule):
     """Digits -> digits-M: scikit-learn's handwritten digits as the source, the same recipe as
     MNIST-M on the other half of the digits as the target. Nothing is downloaded.
@@ -192,37 +184,32 @@ class DigitsDataModule(ImageDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers)
-        if target_domain not in TARGET_DOMAINS:
-            raise ConfigurationError(f"unknown target_domain {target_domain!r}; valid: {', '.join(TARGET_DOMAINS)}")
-        if train_on not in TRAIN_ON:
-            raise ConfigurationError(f"unknown train_on {train_on!r}; valid: {', '.join(TRAIN_ON)}")
-        _check_int("image_size", image_size, MIN_IMAGE_SIZE)
-        _check_int("blends_per_digit", blends_per_digit, 1)
-        _check_int("augment_shift", augment_shift, 0)
+        check_choice("target_domain", target_domain, TargetDomain)
+        check_choice("train_on", train_on, TrainOn)
+        check_int("image_size", image_size, minimum=MIN_IMAGE_SIZE)
+        check_int("blends_per_digit", blends_per_digit, minimum=1)
+        check_int("augment_shift", augment_shift, minimum=0)
         self.save_hyperparameters()
         self.build_seconds: float | None = None
         self._raw: DigitsShift | None = None
 
     @override
-    def setup(self, stage: str) -> None:
-        if self._raw is None:
-            h = self.hparams
-            start = time.perf_counter()
-            self._raw = make_digits_shift(
-                h.image_size, h.target_domain, h.blends_per_digit, h.val_fraction, h.test_fraction, h.photos, h.seed
-            )
-            self.build_seconds = time.perf_counter() - start
-            if not self.normalizer.fitted:
-                self.normalizer.fit(torch.as_tensor(self._raw.source_train[0]))
-            self._build_datasets()
-        super().setup(stage)
+    def _load_raw_splits(self) -> torch.Tensor:
+        h = self.hparams
+        start = time.perf_counter()
+        self._raw = make_digits_shift(
+            h.image_size, h.target_domain, h.blends_per_digit, h.val_fraction, h.test_fraction, h.photos, h.seed
+        )
+        self.build_seconds = time.perf_counter() - start
+        return torch.as_tensor(self._raw.source_train[0])
 
+    @override
     def _build_datasets(self) -> None:
         assert self._raw is not None
         raw = self._raw
 
         def images(split: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
-            return self.normalizer.transform(torch.as_tensor(split[0]))
+            return self.scaler.transform(torch.as_tensor(split[0]))
 
         def labelled(split: tuple[np.ndarray, np.ndarray]) -> TensorDataset:
             return TensorDataset(images(split), torch.as_tensor(split[1]))
@@ -233,9 +220,3 @@ class DigitsDataModule(ImageDataModule):
         self.target_train = TensorDataset(images(raw.target_train))
         self.target_val = labelled(raw.target_val)
         self.target_test = labelled(raw.target_test)
-
-    @override
-    def normalizer_restored(self) -> None:
-        # The splits were normalised in setup(), before the checkpoint's statistics arrived.
-        if self._raw is not None:
-            self._build_datasets()

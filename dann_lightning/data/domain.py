@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -14,9 +14,14 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
+from dann_lightning.checks import check_int
 from dann_lightning.data.domain_batches import DomainBatchDataset, DomainIndexSampler
 from dann_lightning.data.in_memory import InMemoryDataset, batched_view, features_tensor, labels_tensor
-from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.errors import DataError
+from dann_lightning.labels import check_labels
+
+# Which labelled split the built-in shifts train the classifier on; "target" is the oracle upper bound.
+TrainOn = Literal["source", "target"]
 
 # Which datasets each Trainer stage reads; the first group is required, the second optional.
 _STAGE_DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -78,10 +83,8 @@ class DomainDataModule(L.LightningDataModule):
         shuffle_seed: int | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ConfigurationError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+        check_int("batch_size", batch_size, minimum=1)
+        check_int("num_workers", num_workers, minimum=0)
         self.source_train = source_train
         self.target_train = target_train
         self.source_val = source_val
@@ -150,16 +153,8 @@ class DomainDataModule(L.LightningDataModule):
         """Check in-memory source labels lie in ``[0, num_classes)``; called by the model at fit start."""
         for name, dataset in self._datasets("source_train") + self._datasets("source_val"):
             labels = _in_memory_labels(dataset)
-            if labels is None or len(labels) == 0:
-                continue
-            if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-                raise DataError(f"{name} labels must be integer class indices, got dtype {labels.dtype}")
-            bad = ((labels < 0) | (labels >= num_classes)).nonzero().flatten()
-            if len(bad):
-                index = int(bad[0])
-                raise DataError(
-                    f"{name} label {int(labels[index])} at index {index} lies outside [0, num_classes={num_classes})"
-                )
+            if labels is not None:
+                check_labels(labels, num_classes, name, indexed=True)
 
     def train_dataloader(self) -> CombinedLoader:
         datasets = [dataset for _, dataset in self._datasets("source_train")] + [self.target_train]

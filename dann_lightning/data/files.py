@@ -17,11 +17,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from dann_lightning.checks import check_choice, choices_of
 from dann_lightning.data.images import PHOTO_SUFFIXES, blend_with_photos, load_photos, read_rgb
 from dann_lightning.errors import DataError, MissingFileError
 
 Split = Literal["train", "test"]
-SPLITS = ("train", "test")
+SPLITS = choices_of(Split)
 LoadedImages = tuple[np.ndarray, np.ndarray]
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): numpy dtype, big-endian.
@@ -64,7 +65,7 @@ def load_mnist(root: str | Path, split: Split = "train") -> LoadedImages:
     """MNIST from its four IDX files in ``root`` (as distributed, ``.gz`` or unpacked):
     ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
     ``t10k-labels-idx1-ubyte``. Images ``(N, 1, 28, 28)``."""
-    _check_split(split)
+    check_choice("split", split, Split, error=DataError)
     image_name, label_name = MNIST_FILES[split]
     image_file, label_file = _find(root, image_name, "MNIST"), _find(root, label_name, "MNIST")
     images, labels = read_idx(image_file), read_idx(label_file)
@@ -114,7 +115,7 @@ def load_usps(root: str | Path, split: Split = "train") -> LoadedImages:
     """USPS in the LIBSVM format torchvision also reads: ``usps`` / ``usps.t`` (or ``.bz2``) in
     ``root``, one image per line, ``label index:value ...`` with labels 1..10 (digit + 1), 256
     pixel values in [-1, 1] and indices 1..256. Images ``(N, 1, 16, 16)``, labels 0..9."""
-    _check_split(split)
+    check_choice("split", split, Split, error=DataError)
     file = _find(root, USPS_FILES[split], "USPS")
     lines = [line for line in _read_bytes(file).decode("ascii", errors="replace").splitlines() if line.strip()]
     if not lines:
@@ -143,7 +144,7 @@ def load_svhn(root: str | Path, split: Split = "train") -> LoadedImages:
     """SVHN's cropped digits, ``train_32x32.mat`` / ``test_32x32.mat`` in ``root`` (read with scipy):
     ``X`` of shape ``(32, 32, 3, N)`` uint8 and ``y`` of shape ``(N, 1)``, 10 standing for the digit
     0. Images ``(N, 3, 32, 32)``, labels 0..9."""
-    _check_split(split)
+    check_choice("split", split, Split, error=DataError)
     from scipy.io import loadmat
 
     file = _find(root, SVHN_FILES[split], "SVHN", compressed=False)
@@ -187,11 +188,6 @@ def load_image_folder(root: str | Path, image_size: int) -> tuple[np.ndarray, np
     if not images:
         raise DataError(f"image folder {base}: its class folders hold no image ({', '.join(PHOTO_SUFFIXES)})")
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
 
 
 def _find(root: str | Path, name: str, dataset: str, compressed: bool = True) -> Path:

@@ -4,7 +4,7 @@ MNIST, MNIST -> USPS, Office-31 A -> W, ...), read by :mod:`dann_lightning.data.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -12,6 +12,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from typing_extensions import override
 
+from dann_lightning.checks import check_choice, check_int, check_real, choices_of
+from dann_lightning.data.domain import TrainOn
 from dann_lightning.data.files import (
     load_image_folder,
     load_mnist,
@@ -20,11 +22,12 @@ from dann_lightning.data.files import (
     load_usps,
     to_image_size,
 )
-from dann_lightning.data.images import ChannelNormalizer, ImageDataModule
+from dann_lightning.data.images import ImageDataModule
+from dann_lightning.data.transforms import ChannelNormalizer
 from dann_lightning.errors import ConfigurationError, DataError
 
-DATASETS = ("mnist", "mnist-m", "usps", "svhn", "image-folder")
-TRAIN_ON = ("source", "target")
+DatasetName = Literal["mnist", "mnist-m", "usps", "svhn", "image-folder"]
+DATASETS = choices_of(DatasetName)
 
 
 class NormalizedImages(Dataset):
@@ -48,14 +51,13 @@ class NormalizedImages(Dataset):
 
 
 def load_domain(
-    name: str, root: str | Path, split: str, *, image_size: int, photos: str | Path | None, seed: int
+    name: DatasetName, root: str | Path, split: str, *, image_size: int, photos: str | Path | None, seed: int
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Images, labels and (for an image folder) class names of one split of a named data set.
 
     An image folder has no split of its own: ``"train"`` and ``"test"`` both read all its images.
     """
-    if name not in DATASETS:
-        raise ConfigurationError(f"unknown data set {name!r}; valid: {', '.join(DATASETS)}")
+    check_choice("data set", name, DatasetName)
     if name == "image-folder":
         return load_image_folder(root, image_size)
     if name == "mnist-m":
@@ -100,9 +102,9 @@ class ImageFilesDataModule(ImageDataModule):
 
     def __init__(
         self,
-        source: str,
+        source: DatasetName,
         source_root: str,
-        target: str,
+        target: DatasetName,
         target_root: str,
         photos: str | None = None,
         image_size: int = 28,
@@ -110,7 +112,7 @@ class ImageFilesDataModule(ImageDataModule):
         val_fraction: float = 0.1,
         max_samples: int | None = None,
         augment_shift: int = 0,
-        train_on: str = "source",
+        train_on: TrainOn = "source",
         seed: int = 0,
         *,
         batch_size: int = 64,
@@ -118,36 +120,23 @@ class ImageFilesDataModule(ImageDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers)
         for role, name in [("source", source), ("target", target)]:
-            if name not in DATASETS:
-                raise ConfigurationError(f"unknown {role} data set {name!r}; valid: {', '.join(DATASETS)}")
-        if train_on not in TRAIN_ON:
-            raise ConfigurationError(f"unknown train_on {train_on!r}; valid: {', '.join(TRAIN_ON)}")
+            check_choice(f"{role} data set", name, DatasetName)
+        check_choice("train_on", train_on, TrainOn)
         if channels not in (1, 3):
             raise ConfigurationError(f"channels must be 1 or 3, got {channels!r}")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-            raise ConfigurationError(f"image_size must be a positive integer, got {image_size!r}")
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-            raise ConfigurationError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
-        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)):
-            raise ConfigurationError(f"max_samples must be a positive integer or null, got {max_samples!r}")
-        if max_samples is not None and max_samples < 2:
-            raise ConfigurationError(
-                f"max_samples must be at least 2 (a training and a validation image), got {max_samples}"
-            )
-        if isinstance(augment_shift, bool) or not isinstance(augment_shift, int) or augment_shift < 0:
-            raise ConfigurationError(f"augment_shift must be an integer >= 0, got {augment_shift!r}")
+        check_int("image_size", image_size, minimum=1)
+        check_real("val_fraction", val_fraction, minimum=0.0, maximum=1.0, strict=True)
+        if max_samples is not None:  # a training and a validation image at least
+            check_int("max_samples", max_samples, minimum=2)
+        check_int("augment_shift", augment_shift, minimum=0)
         self.save_hyperparameters()
         self.class_names: list[str] | None = None
         self._splits: dict[str, tuple[Tensor, Tensor]] | None = None
 
     @override
-    def setup(self, stage: str) -> None:
-        if self._splits is None:
-            self._splits = self._load()
-            if not self.normalizer.fitted:
-                self.normalizer.fit(self._splits["source_train"][0])
-            self._build_datasets()
-        super().setup(stage)
+    def _load_raw_splits(self) -> Tensor:
+        self._splits = self._load()
+        return self._splits["source_train"][0]
 
     def _load(self) -> dict[str, tuple[Tensor, Tensor]]:
         h = self.hparams
@@ -183,9 +172,10 @@ class ImageFilesDataModule(ImageDataModule):
         index = np.sort(rng.choice(len(images), size=limit, replace=False))
         return images[index], labels[index]
 
+    @override
     def _build_datasets(self) -> None:
         assert self._splits is not None
-        s, norm = self._splits, self.normalizer
+        s, norm = self._splits, self.scaler
         labelled_train = s["target_train"] if self.hparams.train_on == "target" else s["source_train"]
         self.source_train = NormalizedImages(*labelled_train, norm)
         self.source_val = NormalizedImages(*s["source_val"], norm)

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from typing_extensions import override
 
-from dann_lightning.data.domain import DomainDataModule
-from dann_lightning.data.transforms import FittedStatistics
+from dann_lightning.data.fitted import ScaledDataModule
+from dann_lightning.data.transforms import ChannelNormalizer
 from dann_lightning.errors import DataError, MissingFileError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -94,43 +94,6 @@ def resize(images: Tensor, size: int) -> Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking)
 
 
-def grey_to_rgb(images: Tensor) -> Tensor:
-    """``(N, 1, H, W)`` -> ``(N, 3, H, W)``: grey replicated to three channels."""
-    return images.expand(-1, 3, -1, -1).contiguous()
-
-
-class ChannelNormalizer(FittedStatistics):
-    """Per-channel ``(x - mean) / std`` of ``(N, C, H, W)`` images, statistics from one fit."""
-
-    dtype = torch.float32
-
-    def fit(self, images: Tensor) -> ChannelNormalizer:
-        """Mean and standard deviation of each channel of ``(N, C, H, W)`` images (any dtype; read in
-        chunks, so uint8 data sets need no float copy)."""
-        if images.ndim != 4 or len(images) == 0:
-            raise DataError(f"ChannelNormalizer fits (N, C, H, W) images, N > 0; got shape {tuple(images.shape)}")
-        total = torch.zeros(images.shape[1], dtype=torch.float64)
-        squares = torch.zeros_like(total)
-        for start in range(0, len(images), 4096):
-            chunk = images[start : start + 4096].double().transpose(0, 1).flatten(1)
-            total += chunk.sum(1)
-            squares += chunk.square().sum(1)
-        count = images.numel() // images.shape[1]
-        mean = total / count
-        std = (squares / count - mean.square()).clamp_min(0).sqrt()
-        # A constant channel keeps its values centred instead of dividing by zero.
-        self.mean, self.std = mean.float(), torch.where(std > 1e-12, std, torch.ones_like(std)).float()
-        return self
-
-    def transform(self, images: Tensor) -> Tensor:
-        mean, std = self._fitted_statistics()
-        if images.ndim != 4 or images.shape[1] != len(mean):
-            raise DataError(
-                f"ChannelNormalizer was fitted on {len(mean)}-channel images, got shape {tuple(images.shape)}"
-            )
-        return (images - mean[:, None, None]) / std[:, None, None]
-
-
 def random_shift(images: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
     """Translate each ``(C, H, W)`` image of a batch by up to ``max_shift`` pixels in each direction,
     borders replicated."""
@@ -161,29 +124,22 @@ def augment_training_batch(batch: Any, max_shift: int) -> Any:
     return out
 
 
-class ImageDataModule(DomainDataModule):
+class ImageDataModule(ScaledDataModule):
     """What the image data modules share: per-channel normalisation with the source training
-    split's statistics, kept in the ``state_dict`` (a resumed or evaluated run normalises as
-    training did), and random shifts of training images when ``hparams.augment_shift`` > 0."""
+    split's statistics (``scaler``, a :class:`ChannelNormalizer` kept in the ``state_dict``: a
+    resumed or evaluated run normalises as training did), and random shifts of training images
+    when ``hparams.augment_shift`` > 0."""
 
     def __init__(self, *, batch_size: int, num_workers: int) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
-        self.normalizer = ChannelNormalizer()
+        super().__init__(ChannelNormalizer(), batch_size=batch_size, num_workers=num_workers)
+
+    @property
+    def normalizer(self) -> ChannelNormalizer:
+        """``scaler``, under its earlier name."""
+        return self.scaler
 
     @override
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self.trainer is not None and self.trainer.training:
             return augment_training_batch(batch, self.hparams.augment_shift)
         return batch
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"normalizer": self.normalizer.state_dict()}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.normalizer.load_state_dict(state_dict.get("normalizer", {}))
-        self.normalizer_restored()
-
-    def normalizer_restored(self) -> None:
-        """Called once a checkpoint has restored the normalizer (Lightning does so after ``setup``)."""

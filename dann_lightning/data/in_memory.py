@@ -11,6 +11,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from dann_lightning.errors import DataError
+from dann_lightning.labels import check_labels
 
 
 class InMemoryDataset(TensorDataset):
@@ -65,19 +66,22 @@ def features_tensor(array: Any, name: str) -> Tensor:
 
 
 def labels_tensor(array: Any, name: str, rows: int, rows_name: str) -> Tensor:
-    """An int64 tensor of class indices with ``rows`` entries, or DataError naming ``name``."""
+    """An int64 tensor of class indices with ``rows`` entries, or DataError naming ``name``.
+
+    Whole numbers stored as floats (numpy's default dtype) are taken as class indices.
+    """
     tensor = _as_numeric_tensor(array, name)
     if tensor.ndim == 2 and tensor.shape[1] == 1:  # a column vector
         tensor = tensor.reshape(-1)
-    if tensor.ndim != 1:
-        raise DataError(f"{name} must be one label per row, shape (rows,), got shape {tuple(tensor.shape)}")
-    if len(tensor) != rows:
-        raise DataError(f"{name} has {len(tensor)} labels but {rows_name} has {rows} rows")
     if tensor.is_floating_point():
         whole = torch.isfinite(tensor) & (tensor == tensor.round())
         if not bool(whole.all()):
             bad = int((~whole).nonzero()[0, 0])
-            raise DataError(f"{name} must hold integer class indices; row {bad} holds {tensor[bad].item()}")
+            raise DataError(f"{name} must hold integer class indices; row {bad} holds {tensor[bad].tolist()}")
+        tensor = tensor.long()
+    check_labels(tensor, None, name)
+    if len(tensor) != rows:
+        raise DataError(f"{name} has {len(tensor)} labels but {rows_name} has {rows} rows")
     return tensor.long()
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from sklearn.datasets import make_moons
 from torch.utils.data import TensorDataset
+from typing_extensions import override
 
-from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.checks import check_choice, check_int, check_real
+from dann_lightning.data.domain import TrainOn
+from dann_lightning.data.fitted import ScaledDataModule
 from dann_lightning.data.transforms import Standardizer
-from dann_lightning.errors import ConfigurationError
 
 # The centre of the two half circles that make_moons draws (x in [-1, 2], y in [-0.5, 1]).
 MOONS_CENTRE = (0.5, 0.25)
@@ -66,7 +67,7 @@ def make_moons_shift(
     )
 
 
-class MoonsDataModule(DomainDataModule):
+class MoonsDataModule(ScaledDataModule):
     """Two moons as the source; an independent draw rotated about the source centre as the target.
 
     The defaults follow the paper: 35 degrees, noise 0.1, 1000 training samples per domain. The
@@ -95,34 +96,27 @@ class MoonsDataModule(DomainDataModule):
         n_val: int = 250,
         n_test: int = 1000,
         seed: int = 0,
-        train_on: str = "source",
+        train_on: TrainOn = "source",
         *,
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
-        if train_on not in ("source", "target"):
-            raise ConfigurationError(f"unknown train_on {train_on!r}; valid: source, target")
+        super().__init__(Standardizer(), batch_size=batch_size, num_workers=num_workers)
+        check_choice("train_on", train_on, TrainOn)
         for name, value in [("n_samples", n_samples), ("n_val", n_val), ("n_test", n_test)]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"MoonsDataModule {name} must be a positive integer, got {value!r}")
-        if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-            raise ConfigurationError(f"MoonsDataModule noise must be a finite number >= 0, got {noise!r}")
-        if not (isinstance(angle, (int, float)) and math.isfinite(angle)):
-            raise ConfigurationError(f"MoonsDataModule angle must be a finite number of degrees, got {angle!r}")
+            check_int(f"MoonsDataModule {name}", value, minimum=1)
+        check_real("MoonsDataModule noise", noise, minimum=0.0)
+        check_real("MoonsDataModule angle (degrees)", angle)
         self.save_hyperparameters()
-        self.scaler = Standardizer()
         self._raw: MoonsShift | None = None
 
-    def setup(self, stage: str) -> None:
-        if self._raw is None:
-            h = self.hparams
-            self._raw = make_moons_shift(h.n_samples, h.noise, h.angle, h.n_val, h.n_test, h.seed)
-            if not self.scaler.fitted:
-                self.scaler.fit(torch.as_tensor(self._raw.source_train[0]))
-            self._build_datasets()
-        super().setup(stage)
+    @override
+    def _load_raw_splits(self) -> torch.Tensor:
+        h = self.hparams
+        self._raw = make_moons_shift(h.n_samples, h.noise, h.angle, h.n_val, h.n_test, h.seed)
+        return torch.as_tensor(self._raw.source_train[0])
 
+    @override
     def _build_datasets(self) -> None:
         assert self._raw is not None
 
@@ -138,12 +132,3 @@ class MoonsDataModule(DomainDataModule):
 
     def _scaled(self, x: np.ndarray) -> torch.Tensor:
         return self.scaler.transform(torch.as_tensor(x, dtype=torch.float32))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"scaler": self.scaler.state_dict()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Lightning restores this after setup(): rescale the splits already built.
-        self.scaler.load_state_dict(state_dict.get("scaler", {}))
-        if self._raw is not None:
-            self._build_datasets()

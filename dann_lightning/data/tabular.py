@@ -4,7 +4,6 @@ embedded tabular shift. Features are standardised with statistics of the source 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
+from typing_extensions import override
 
-from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.checks import check_int, check_real
+from dann_lightning.data.fitted import ScaledDataModule
 from dann_lightning.data.tabular_io import (
     Selected,
     Table,
@@ -45,13 +46,13 @@ class TabularSplits:
     target_test_name: str = "target_test"
 
 
-class _StandardizedTables(DomainDataModule):
+class _StandardizedTables(ScaledDataModule):
     """Builds the datasets from :class:`TabularSplits`, scaled by a source-fitted standardiser that
-    is kept in the data module's ``state_dict`` (restored runs scale as training did)."""
+    is kept in the data module's ``state_dict`` (restored runs scale as training did), with the
+    feature columns it was fitted on."""
 
     def __init__(self, *, batch_size: int, num_workers: int) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
-        self.scaler = Standardizer()
+        super().__init__(Standardizer(), batch_size=batch_size, num_workers=num_workers)
         self._splits: TabularSplits | None = None
         self._restored_features: list[str] | None = None
 
@@ -65,21 +66,24 @@ class _StandardizedTables(DomainDataModule):
             raise RuntimeError(f"{type(self).__name__}.feature_names is known after setup()")
         return list(self._splits.features)
 
+    @override
     def setup(self, stage: str) -> None:
-        if self._splits is None:
-            self._splits = self._load_splits()
-            self._check_restored_features()
-            if not self.scaler.fitted:
-                self.scaler.fit(torch.as_tensor(self._splits.source_train[0], dtype=torch.float64))
-            self._build_datasets()
+        super().setup(stage)
+        assert self._splits is not None
         test = self._splits.target_test
         if stage == "test" and test is not None and test[1] is None:
             raise DataError(
                 f"stage 'test' measures accuracy on the target, but {self._splits.target_test_name} has no labels. "
                 "Pass target_test: labelled rows with the same feature columns (predict needs no labels)."
             )
-        super().setup(stage)
 
+    @override
+    def _load_raw_splits(self) -> torch.Tensor:
+        self._splits = self._load_splits()
+        self._check_restored_features()
+        return torch.as_tensor(self._splits.source_train[0], dtype=torch.float64)
+
+    @override
     def _build_datasets(self) -> None:
         splits = self._splits
         assert splits is not None
@@ -94,17 +98,18 @@ class _StandardizedTables(DomainDataModule):
         self.target_val = dataset(*splits.target_val) if splits.target_val is not None else None
         self.target_test = dataset(*splits.target_test) if splits.target_test is not None else None
 
+    @override
     def state_dict(self) -> dict[str, Any]:
         features = self._splits.features if self._splits is not None else self._restored_features
-        return {"scaler": self.scaler.state_dict(), "features": list(features or [])}
+        return {**super().state_dict(), "features": list(features or [])}
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Lightning restores this after setup(): rescale the splits already built.
-        self.scaler.load_state_dict(state_dict.get("scaler", {}))
+        # Columns first: a checkpoint of other columns leaves the statistics as they were.
         self._restored_features = list(state_dict.get("features", [])) or None
         if self._splits is not None:
             self._check_restored_features()
-            self._build_datasets()
+        super().load_state_dict(state_dict)
 
     def _check_restored_features(self) -> None:
         assert self._splits is not None
@@ -186,12 +191,12 @@ class TabularDataModule(_StandardizedTables):
             duplicates = sorted({name for name in features if list(features).count(name) > 1})
             if duplicates:
                 raise ConfigurationError(f"TabularDataModule features names {duplicates} more than once")
-        if not (isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool)):
-            raise ConfigurationError(f"TabularDataModule val_fraction must be a number in [0, 1), got {val_fraction!r}")
-        if not (math.isfinite(val_fraction) and 0 <= val_fraction < 1):
-            raise ConfigurationError(f"TabularDataModule val_fraction must be a number in [0, 1), got {val_fraction!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigurationError(f"TabularDataModule seed must be an integer, got {seed!r}")
+        # [0, 1): 0 holds nothing out, 1 would leave no training rows (check_real has no half-open range).
+        if check_real("TabularDataModule val_fraction", val_fraction, minimum=0.0) >= 1:
+            raise ConfigurationError(
+                f"TabularDataModule val_fraction must be a finite number >= 0 and < 1, got {val_fraction!r}"
+            )
+        check_int("TabularDataModule seed", seed)
         for name, value in [("source", source), ("target", target)]:
             if value is None:
                 raise ConfigurationError(f"TabularDataModule {name} is required: a file path or arrays")

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.linalg import expm
 from sklearn.datasets import make_classification
 
-from dann_lightning.errors import ConfigurationError
+from dann_lightning.checks import check_int, check_real
 
 # The shift at strength 1; every part grows linearly with the strength (0 = no shift).
 ROTATION_DEGREES = 60.0  # largest angle of the subspace rotation
@@ -115,18 +115,12 @@ def _shifted(x: np.ndarray, rotation: np.ndarray, scale: np.ndarray, offset: np.
 def check_shift_arguments(
     owner: str, n_samples: int, n_features: int, strength: float, n_val: int, n_test: int, seed: int
 ) -> None:
-    """Raise ``ValueError`` naming ``owner`` and the argument, for any invalid one."""
+    """Raise ``ConfigurationError`` naming ``owner`` and the argument, for any invalid one."""
     for name, value in [("n_samples", n_samples), ("n_val", n_val), ("n_test", n_test)]:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigurationError(f"{owner} {name} must be a positive integer, got {value!r}")
-    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 4:
-        raise ConfigurationError(f"{owner} n_features must be an integer >= 4, got {n_features!r}")
-    if isinstance(strength, bool) or not (isinstance(strength, (int, float)) and math.isfinite(strength)):
-        raise ConfigurationError(f"{owner} strength must be a finite number >= 0, got {strength!r}")
-    if strength < 0:
-        raise ConfigurationError(f"{owner} strength must be a finite number >= 0, got {strength!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigurationError(f"{owner} seed must be a non-negative integer, got {seed!r}")
+        check_int(f"{owner} {name}", value, minimum=1)
+    check_int(f"{owner} n_features", n_features, minimum=4)
+    check_real(f"{owner} strength", strength, minimum=0.0)
+    check_int(f"{owner} seed", seed, minimum=0)
 
 
 def _subspace_rotation(n_features: int, rng: np.random.Generator, largest_angle: float) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Feature standardisation fitted on the source domain only, restorable from a checkpoint."""
+"""Standardisation fitted on the source domain only, restorable from a checkpoint: per feature
+(tables) or per channel (images)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class FittedStatistics:
     @property
     def fitted(self) -> bool:
         return self.mean is not None
+
+    def fit(self, x: Tensor) -> FittedStatistics:
+        raise NotImplementedError
+
+    def transform(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Tensor]:
         if self.mean is None or self.std is None:
@@ -66,3 +73,35 @@ class Standardizer(FittedStatistics):
                 f"Standardizer was fitted on features of shape {tuple(mean.shape)}, got {tuple(x.shape[1:])}"
             )
         return ((x.double() - mean) / std).to(x.dtype)
+
+
+class ChannelNormalizer(FittedStatistics):
+    """Per-channel ``(x - mean) / std`` of ``(N, C, H, W)`` images, statistics from one fit."""
+
+    dtype = torch.float32
+
+    def fit(self, images: Tensor) -> ChannelNormalizer:
+        """Mean and standard deviation of each channel of ``(N, C, H, W)`` images (any dtype; read in
+        chunks, so uint8 data sets need no float copy)."""
+        if images.ndim != 4 or len(images) == 0:
+            raise DataError(f"ChannelNormalizer fits (N, C, H, W) images, N > 0; got shape {tuple(images.shape)}")
+        total = torch.zeros(images.shape[1], dtype=torch.float64)
+        squares = torch.zeros_like(total)
+        for start in range(0, len(images), 4096):
+            chunk = images[start : start + 4096].double().transpose(0, 1).flatten(1)
+            total += chunk.sum(1)
+            squares += chunk.square().sum(1)
+        count = images.numel() // images.shape[1]
+        mean = total / count
+        std = (squares / count - mean.square()).clamp_min(0).sqrt()
+        # A constant channel keeps its values centred instead of dividing by zero.
+        self.mean, self.std = mean.float(), torch.where(std > 1e-12, std, torch.ones_like(std)).float()
+        return self
+
+    def transform(self, images: Tensor) -> Tensor:
+        mean, std = self._fitted_statistics()
+        if images.ndim != 4 or images.shape[1] != len(mean):
+            raise DataError(
+                f"ChannelNormalizer was fitted on {len(mean)}-channel images, got shape {tuple(images.shape)}"
+            )
+        return (images - mean[:, None, None]) / std[:, None, None]
