@@ -6,13 +6,13 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from typing_extensions import override
 
 from dann_lightning.analysis.scores import entropy
+from dann_lightning.checks import check_int
 from dann_lightning.errors import ConfigurationError
-from dann_lightning.losses import TARGET, domain_loss
+from dann_lightning.losses import domain_loss
 from dann_lightning.module import DANNLitModule
 
 MULTILINEAR_LIMIT = 4096  # above this many products, the randomized map (as in the paper)
@@ -70,8 +70,7 @@ class CDANLitModule(DANNLitModule):
             )
         super().__init__(feature_extractor, classifier, discriminator, num_classes=num_classes, **kwargs)
         for name, value in [("feature_dim", feature_dim), ("randomized_dim", randomized_dim)]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"CDANLitModule {name} must be a positive integer, got {value!r}")
+            check_int(f"CDANLitModule {name}", value, minimum=1)
         self.feature_dim = feature_dim
         self.randomized = feature_dim * num_classes > MULTILINEAR_LIMIT if randomized is None else bool(randomized)
         if self.randomized:
@@ -118,9 +117,9 @@ class CDANLitModule(DANNLitModule):
         certainty = 1.0 + torch.exp(-entropy(torch.softmax(class_logits.detach().float(), dim=1)))
         # Each domain's weights sum to one, as in the reference implementation: the domains count
         # equally whatever their batch sizes.
-        target = labels == TARGET
+        target = labels == self.domain_head.target_id
         weights = torch.where(target, certainty / certainty[target].sum(), certainty / certainty[~target].sum())
-        per_sample = F.binary_cross_entropy_with_logits(domain_logits.float(), labels, reduction="none")
+        per_sample = domain_loss(domain_logits, labels, reduction="none")
         return (weights * per_sample).sum() / weights.sum()
 
 

@@ -5,13 +5,45 @@ from __future__ import annotations
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from dann_lightning.errors import CheckpointError, OutputDirectoryError
+
+ModuleType = TypeVar("ModuleType", bound=L.LightningModule)
+
+
+def load_checkpoint(
+    cls: type[ModuleType], load: Callable[..., ModuleType], checkpoint_path: Any, *args: Any, **kwargs: Any
+) -> ModuleType:
+    """``load(checkpoint_path, ...)`` (Lightning's ``load_from_checkpoint`` of ``cls``), with the
+    file checked first, the subclass a CLI-written checkpoint names built instead of ``cls``, and
+    every failure raised as :class:`CheckpointError` naming the file and what to do."""
+    if isinstance(checkpoint_path, (str, Path)):
+        check_checkpoint_file(checkpoint_path)
+        # Lightning drops `_class_path` for a class without **kwargs, and would build `cls` from a
+        # subclass's checkpoint (e.g. a CDANLitModule's): build the class it names.
+        subclass = saved_subclass(checkpoint_path, cls)
+        if subclass is not None:
+            return subclass.load_from_checkpoint(checkpoint_path, *args, **kwargs)
+    try:
+        return load(checkpoint_path, *args, **kwargs)
+    except KeyError as error:
+        raise CheckpointError(
+            f"checkpoint {checkpoint_path} is not a Lightning checkpoint: it lacks {error}"
+        ) from error
+    except TypeError as error:
+        if "missing" not in str(error):
+            raise
+        raise CheckpointError(
+            f"checkpoint {checkpoint_path} does not hold the network configuration ({error}): it was written "
+            "by a model built in Python; pass feature_extractor=, classifier= and discriminator= again"
+        ) from error
 
 
 def check_checkpoint_file(path: str | Path) -> Path:

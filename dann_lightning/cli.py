@@ -64,14 +64,15 @@ class DANNLightningCLI(LightningCLI):
     """LightningCLI that checks, before any work, the checkpoint it is given and the directories it
     will write to, and names them in its errors."""
 
-    def _parse_ckpt_path(self) -> None:
-        # LightningCLI reads the hyperparameters of --ckpt_path while parsing, before any hook:
-        # check the file here, so that a bad one is named instead of failing inside torch.load.
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        # LightningCLI (>= 2.6) reads the hyperparameters of --ckpt_path right after parsing,
+        # before any hook: check the file here, so that a bad one is named instead of failing
+        # inside torch.load.
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path not in (None, "last", "best", "hpc", "registry"):
             check_checkpoint_file(ckpt_path)
-        super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
         check_output_directories(self.trainer)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from dann_lightning.errors import ConfigurationError
+from dann_lightning.checks import check_real
 
 
 class _GradientReversalFunction(torch.autograd.Function):
@@ -65,14 +62,6 @@ class GradientReversal(nn.Module):
         self._coeff_value = _check_coeff(coeff)
         self.register_buffer("_coeff", torch.tensor(self._coeff_value), persistent=False)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Set every training step: skip nn.Module's search for a parameter, buffer or module of
-        # the name (a float is none of them), which costs several times the in-place fill.
-        if name in ("coeff", "_coeff_value"):
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     @property
     def coeff(self) -> float:
         return self._coeff_value
@@ -91,8 +80,4 @@ class GradientReversal(nn.Module):
 
 
 def _check_coeff(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"GradientReversal coeff must be a real number, got {type(value).__name__}: {value!r}")
-    if not math.isfinite(value):
-        raise ConfigurationError(f"GradientReversal coeff must be finite, got {value}")
-    return float(value)
+    return check_real("GradientReversal coeff", value)

@@ -197,6 +197,7 @@ def test_callback_options_are_checked(make, message):
         make()
 
 
+@pytest.mark.slow
 def test_analyze_compares_checkpoints_written_by_the_cli(tmp_path):
     checkpoints = []
     for lambda_max in ("0.0", "1.0"):

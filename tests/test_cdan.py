@@ -59,6 +59,7 @@ def test_entropy_conditioning_weights_confident_samples_more_within_each_domain(
     torch.testing.assert_close(plain, per_sample.mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimization", ["automatic", "manual"])
 def test_cdan_trains_and_its_checkpoint_reloads(tmp_path, optimization):
     module = cdan(feature_dim=16, optimization=optimization)
@@ -85,7 +86,7 @@ def test_cdan_trains_and_its_checkpoint_reloads(tmp_path, optimization):
 def test_a_discriminator_of_the_wrong_width_is_named():
     with pytest.raises(ConfigurationError, match=r"must take 8 inputs \(feature_dim \* num_classes = 8\).*takes 4"):
         cdan(feature_dim=4, num_classes=2, disc_in=4)
-    with pytest.raises(ConfigurationError, match=r"feature_dim must be a positive integer, got 0"):
+    with pytest.raises(ConfigurationError, match=r"feature_dim must be an integer >= 1, got 0"):
         CDANLitModule(MLP(2, [4]), nn.Linear(4, 2), DomainDiscriminator(8), num_classes=2, feature_dim=0)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from dann_lightning import DANNLitModule
 from dann_lightning.checkpoints import check_checkpoint_file
 from dann_lightning.cli import build_cli
+from dann_lightning.divergence import DivergenceWatch
 from dann_lightning.errors import CheckpointError, DivergenceError, OutputDirectoryError
 from tests.conftest import REPO, make_datamodule, make_module, make_trainer, tiny_networks
 
@@ -64,16 +65,15 @@ def test_divergence_stops_training_naming_the_batch_and_the_loss_and_keeps_earli
         assert torch.load(tmp_path / "ckpt" / name, weights_only=True)["epoch"] == 1
 
 
-def test_divergence_inside_a_long_epoch_is_caught_when_the_window_fills(tmp_path, monkeypatch):
-    # No logging step, no epoch end before batch 12: the window of 4 batches forces the checks.
-    monkeypatch.setattr("dann_lightning.module._DIVERGENCE_WINDOW", 4)
+def test_divergence_inside_a_long_epoch_is_caught_when_the_window_fills(tmp_path):
+    # No epoch end before batch 12: the window of 4 batches forces the checks.
     module = DANNLitModule(**networks_turning_nan_after(6), num_classes=2)
-    counted = CountBatches()
-    trainer = make_trainer(tmp_path, max_steps=12, log_every_n_steps=100, limit_val_batches=0, callbacks=[counted])
+    counted, watch = CountBatches(), DivergenceWatch(check_every_n_batches=4)
+    trainer = make_trainer(tmp_path, max_steps=12, limit_val_batches=0, callbacks=[counted, watch])
     data = make_datamodule(n=16 * 16)  # 16 batches an epoch
     with pytest.raises(DivergenceError, match=r"became non-finite at training batch 6 "):
         trainer.fit(module, data)
-    assert counted.batches == 8  # found while writing batch 8's losses, the first after the full window
+    assert counted.batches == 8  # found at the end of batch 8 (index 7), when the second window is full
 
 
 def test_a_damaged_or_foreign_checkpoint_is_named(tmp_path):
@@ -175,6 +175,7 @@ def run_cli(tmp_path, *args):
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_from_last_ckpt_to_the_uninterrupted_weights(tmp_path):
     quick = [
         f"--config={REPO / 'configs' / 'moons.yaml'}",

@@ -10,7 +10,13 @@ from dann_lightning import DANNLitModule
 from dann_lightning.errors import DANNError
 from tests.conftest import blobs, make_datamodule, make_module, make_trainer, tiny_networks
 
-TRAIN_NAMES = {"train/loss", "train/cls_loss", "train/domain_loss", "train/lambda", "train/lr", "train/domain_acc"}
+# Logged every step and averaged over the epoch: Lightning keeps `<name>_step` and `<name>_epoch`,
+# and `<name>` itself (the latest of the two) for monitors and the progress bar.
+AGGREGATED = ("train/loss", "train/cls_loss", "train/domain_loss", "train/domain_acc")
+TRAIN_NAMES = {f"{name}{suffix}" for name in AGGREGATED for suffix in ("", "_step", "_epoch")} | {
+    "train/lambda",
+    "train/lr",
+}
 VAL_NAMES = {"val/source_acc", "val/target_acc", "val/domain_acc"}
 SELECTION_NAMES = {"val/entropy", "val/im", "val/snd", "val/dev"}
 
@@ -168,6 +174,7 @@ def test_validation_metrics_match_a_direct_evaluation(tmp_path):
     assert trainer.callback_metrics["test/target_acc"].item() == pytest.approx(accuracy(datamodule.target_test))
 
 
+@pytest.mark.slow
 def test_learns_a_shifted_task_on_tiny_data(tmp_path):
     module = make_module()
     datamodule = make_datamodule(n=128)
@@ -291,8 +298,8 @@ def test_classifier_width_must_equal_num_classes(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"lambda_schedule": "linear"}, r"unknown lambda_schedule 'linear'; valid: constant, ganin"),
-        ({"lr_schedule": "step"}, r"unknown lr_schedule 'step'; valid: constant, cosine, ganin"),
+        ({"lambda_schedule": "linear"}, r"unknown lambda_schedule 'linear'; valid: 'ganin', 'constant'"),
+        ({"lr_schedule": "step"}, r"unknown lr_schedule 'step'; valid: 'ganin', 'constant', 'cosine'"),
         ({"num_classes": 1}, r"num_classes must be an integer >= 2, got 1"),
         ({"lambda_max": -1.0}, r"lambda_max must be a finite number >= 0, got -1.0"),
         ({"gamma": 0.0}, r"gamma must be a finite number > 0, got 0.0"),

@@ -43,6 +43,7 @@ def multi_source_module(num_sources: int = 2, domain_outputs: int = 3) -> DANNLi
     )
 
 
+@pytest.mark.slow
 def test_two_source_rotations_train_and_log_per_source_metrics(tmp_path):
     datamodule = moons_with_two_sources()
     trainer = make_trainer(tmp_path, max_epochs=15, check_val_every_n_epoch=15, log_every_n_steps=5)

@@ -11,8 +11,9 @@ from torch import nn
 from torch._dynamo.testing import CompileCounterWithBackend
 
 from dann_lightning import DANNLitModule
+from dann_lightning.domain_head import DomainHead
 from dann_lightning.errors import DANNError
-from dann_lightning.losses import classification_loss, domain_labels, domain_loss
+from dann_lightning.losses import classification_loss, domain_loss
 from tests.conftest import make_datamodule, make_module, make_trainer, tiny_networks
 
 
@@ -39,56 +40,52 @@ class Record(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.lambdas.append(pl_module.grl.coeff)
         self.steps.append(trainer.global_step)
-        if outputs:  # automatic mode returns the loss; manual mode returns nothing
-            self.losses.append(outputs["loss"].item())
+        self.losses.append(outputs["loss"].item())
 
 
 # ------------------------------------------------------------------ automatic optimization
 
 
-class ThroughLightningsLoop(DANNLitModule):
-    """Overrides a hook only Lightning's automatic loop calls: that loop then runs the step."""
+class OptimizerStepCounter(DANNLitModule):
+    """Overrides a hook of Lightning's automatic optimization: it must be called every step."""
+
+    calls = 0
 
     def optimizer_step(self, *args, **kwargs):
+        self.calls += 1
         return super().optimizer_step(*args, **kwargs)
 
 
-def test_automatic_step_run_by_the_module_matches_lightnings_automatic_loop(tmp_path):
-    runs = {}
-    for name, cls in [("module", DANNLitModule), ("lightning", ThroughLightningsLoop)]:
-        L.seed_everything(0, verbose=False)
-        module = cls(**tiny_networks(), num_classes=2)
-        record = Record()
-        make_trainer(tmp_path, max_epochs=3, max_steps=10, limit_val_batches=0, callbacks=[record]).fit(
-            module, make_datamodule()
-        )
-        runs[name] = module, record
-    (own, own_record), (lightning, lightning_record) = runs["module"], runs["lightning"]
-    assert not own.automatic_optimization and lightning.automatic_optimization
-    assert torch.equal(parameters(own), parameters(lightning))
-    for field in ("lambdas", "lrs", "losses", "steps"):
-        assert getattr(own_record, field) == getattr(lightning_record, field), field
-    assert own_record.steps == list(range(1, 11))
+@pytest.mark.parametrize("optimization", ["automatic", "manual"])
+def test_the_optimization_mode_is_lightnings_and_fixed_at_construction(tmp_path, optimization):
+    module = make_module(optimization=optimization)
+    assert module.automatic_optimization == (optimization == "automatic")
+    make_trainer(tmp_path, max_steps=4, limit_val_batches=0).fit(module, make_datamodule())
+    assert module.automatic_optimization == (optimization == "automatic")
 
 
-class ZeroGradWatcher(L.Callback):
-    def on_before_zero_grad(self, trainer, pl_module, optimizer):
-        self.called = True
-
-
-@pytest.mark.parametrize(
-    ("trainer_kwargs", "callbacks"),
-    [({"gradient_clip_val": 0.5}, []), ({"accumulate_grad_batches": 2}, []), ({}, [ZeroGradWatcher()])],
-)
-def test_lightnings_automatic_loop_runs_when_its_options_or_hooks_are_used(tmp_path, trainer_kwargs, callbacks):
-    module = make_module()
-    trainer = make_trainer(tmp_path, max_steps=4, limit_val_batches=0, callbacks=callbacks, **trainer_kwargs)
+def test_automatic_mode_runs_lightnings_optimizer_hooks_and_trainer_options(tmp_path):
+    L.seed_everything(0, verbose=False)
+    module = OptimizerStepCounter(**tiny_networks(), num_classes=2)
+    record = Record()
+    trainer = make_trainer(
+        tmp_path, max_epochs=10, max_steps=6, limit_val_batches=0, callbacks=[record], accumulate_grad_batches=2
+    )
     trainer.fit(module, make_datamodule())
-    assert module.automatic_optimization
-    assert all(callback.called for callback in callbacks)
-    plain = make_module()
-    make_trainer(tmp_path, max_steps=4, limit_val_batches=0).fit(plain, make_datamodule())
-    assert not plain.automatic_optimization  # the same module without them: its own step
+    assert module.calls == 6  # one optimizer step per two batches
+    assert record.steps == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6]
+
+
+def test_trainer_gradient_clipping_applies_in_automatic_mode(tmp_path):
+    runs = {}
+    for clip in (None, 1e-3):
+        L.seed_everything(0, verbose=False)
+        module = make_module(optimizer=lambda params: torch.optim.SGD(params, lr=1.0), lr_schedule="constant")
+        before = parameters(module)
+        make_trainer(tmp_path, max_steps=1, limit_val_batches=0, gradient_clip_val=clip).fit(module, make_datamodule())
+        runs[clip] = torch.linalg.vector_norm(parameters(module) - before).item()
+    assert runs[1e-3] == pytest.approx(1e-3, rel=1e-3)  # SGD with lr 1: the step is the clipped gradient
+    assert runs[None] > 1e-2
 
 
 # ------------------------------------------------------------------ manual optimization
@@ -120,7 +117,7 @@ def test_manual_step_updates_the_discriminator_first_then_the_features_against_i
     # By hand: an SGD step of the discriminator on the domain loss of fixed features, then an SGD
     # step of the feature extractor and classifier with the domain gradient reversed and scaled.
     expected = copy.deepcopy(start)
-    labels = domain_labels(len(x_s), len(x_t))
+    labels = DomainHead(num_sources=1).labels([len(x_s)], len(x_t), x_s.device)
     features = expected.feature_extractor(torch.cat([x_s, x_t]))
     disc_loss = domain_loss(expected.discriminator(features.detach()), labels)
     for p, g in zip(
@@ -177,12 +174,12 @@ def test_manual_gradient_clipping_is_applied(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"optimization": "semi"}, r"unknown optimization 'semi'; valid: automatic, manual"),
+        ({"optimization": "semi"}, r"unknown optimization 'semi'; valid: 'automatic', 'manual'"),
         ({"discriminator_optimizer": torch.optim.SGD}, r"discriminator_optimizer applies to optimization='manual'"),
         ({"discriminator_steps": 2}, r"discriminator_steps applies to optimization='manual'"),
         ({"gradient_clip_val": 1.0}, r"use Trainer\(gradient_clip_val=...\)"),
         ({"optimization": "manual", "discriminator_steps": 0}, r"discriminator_steps must be an integer >= 1, got 0"),
-        ({"feature_pass": "both"}, r"unknown feature_pass 'both'; valid: joint, separate"),
+        ({"feature_pass": "both"}, r"unknown feature_pass 'both'; valid: 'joint', 'separate'"),
     ],
 )
 def test_bad_optimization_options(kwargs, message):
@@ -258,19 +255,6 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, opt
     torch.testing.assert_close(parameters(resumed), parameters(full), rtol=0, atol=0)
     assert resumed_record.lambdas == pytest.approx(full_record.lambdas[8:])
     assert resumed_record.lrs == pytest.approx(full_record.lrs[8:])
-
-
-@pytest.mark.parametrize(("first", "then"), [({}, {"gradient_clip_val": 1e6}), ({"gradient_clip_val": 1e6}, {})])
-def test_a_run_resumed_under_the_other_lightning_loop_keeps_counting_optimizer_steps(tmp_path, first, then):
-    # gradient_clip_val (too large to clip anything) makes Lightning's automatic loop run the step.
-    every_epoch = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, filename="{epoch}")
-    trainer = make_trainer(tmp_path, limit_val_batches=0, callbacks=[every_epoch], enable_checkpointing=True, **first)
-    trainer.fit(make_module(), make_datamodule())  # 2 epochs of 4 batches
-    record, resumed = Record(), make_module()
-    trainer = make_trainer(tmp_path, max_epochs=10, max_steps=12, limit_val_batches=0, callbacks=[record], **then)
-    trainer.fit(resumed, make_datamodule(), ckpt_path=tmp_path / "ckpt" / "epoch=1.ckpt")
-    assert resumed.automatic_optimization == bool(then)
-    assert record.steps == [9, 10, 11, 12]  # 8 optimizer steps were done: max_steps=12 allows 4 more
 
 
 @pytest.mark.parametrize("limit", [{"max_epochs": 3}, {"max_steps": 4, "max_epochs": -1}])

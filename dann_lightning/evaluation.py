@@ -1,0 +1,107 @@
+"""Validation and test metrics of a domain-adversarial model: one metric object per stage and
+domain, the discriminator's accuracy and the unsupervised selection scores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy
+
+from dann_lightning.analysis.scores import SCORES, SelectionScoreName
+from dann_lightning.domain_head import DomainHead
+from dann_lightning.errors import ConfigurationError
+
+TARGET_SCORES = ("entropy", "im", "snd")  # computed from target predictions alone
+
+
+class DomainEvaluation(nn.Module):
+    """Metrics logged as ``<stage>/<domain>_acc``, ``val/domain_acc`` and ``val/<score>``.
+
+    Update it with what an evaluation step computed (:meth:`update`), then log
+    :meth:`metrics` as Metric objects: Lightning reduces them across processes and resets them.
+
+    Args:
+        num_classes: classes of the label classifier.
+        head: the domain head (which domains exist, how the discriminator is scored).
+        selection_scores: names from :data:`~dann_lightning.analysis.scores.SCORES`.
+    """
+
+    def __init__(self, num_classes: int, head: DomainHead, selection_scores: Sequence[SelectionScoreName]) -> None:
+        super().__init__()
+        self.head = head
+        self.class_accuracy = nn.ModuleDict(
+            {
+                f"{stage}_{domain}": MulticlassAccuracy(num_classes, average="micro")
+                for stage in ("val", "test")
+                for domain in head.domain_names
+            }
+        )
+        self.domain_accuracy = head.accuracy_metric()
+        self.scores = nn.ModuleDict(
+            {name: SCORES[name](num_classes) if name == "im" else SCORES[name]() for name in selection_scores}
+        )
+
+    def update(
+        self,
+        stage: str,
+        domain: str,
+        features: Tensor,
+        logits: Tensor,
+        labels: Tensor | None,
+        domain_logits: Tensor | None = None,
+    ) -> None:
+        """Take one evaluation batch of ``domain``: its features, class logits, labels (if any)
+        and, at validation, the discriminator's logits."""
+        if labels is not None:
+            self.class_accuracy[f"{stage}_{domain}"].update(logits, labels)
+        if stage != "val":
+            return
+        if domain_logits is not None:
+            domain_ids = torch.full((len(domain_logits),), self.head.domain_id(domain), device=domain_logits.device)
+            self.domain_accuracy.update(domain_logits, domain_ids)
+        scores = self.scores
+        if domain == "target":
+            for name in TARGET_SCORES:
+                if name in scores:
+                    scores[name].update(logits)
+            if "dev" in scores:
+                scores["dev"].update(features)
+        elif "dev" in scores and labels is not None:
+            scores["dev"].update(features, losses=F.cross_entropy(logits.float(), labels, reduction="none"))
+
+    def metrics(self, stage: str) -> dict[str, Metric]:
+        """The metrics of ``stage`` that saw data, by their logged names."""
+        metrics: dict[str, Metric] = {
+            f"{stage}/{key.split('_', 1)[1]}_acc": metric
+            for key, metric in self.class_accuracy.items()
+            if key.startswith(f"{stage}_")
+        }
+        if stage == "val":
+            metrics["val/domain_acc"] = self.domain_accuracy
+            metrics.update({f"val/{name}": score for name, score in self.scores.items()})
+            if "dev" in self.scores and not self.scores["dev"].has_both_domains:
+                metrics.pop("val/dev")  # no labelled source validation data
+                self.scores["dev"].reset()
+        return {name: metric for name, metric in metrics.items() if metric.update_called}
+
+
+def loader_domain(loaders: Any, stage: str, dataloader_idx: int, head: DomainHead) -> str:
+    """Which domain an evaluation loader holds: its key in a dict of loaders, else by position
+    (validation: the sources then the target; test: the target)."""
+    if isinstance(loaders, Mapping):
+        domain = list(loaders)[dataloader_idx]
+    else:
+        order = head.domain_names if stage == "val" else ["target"]
+        domain = order[dataloader_idx] if dataloader_idx < len(order) else f"#{dataloader_idx}"
+    if domain not in head.domain_names:
+        valid = ", ".join(repr(name) for name in head.domain_names)
+        raise ConfigurationError(
+            f"{stage} dataloaders must be a dict with keys among {valid} (or a list in that order); "
+            f"got loader {domain!r}"
+        )
+    return domain

@@ -1,0 +1,104 @@
+"""The options of DANNLitModule: their types, and one check of them all before anything is built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import lightning as L
+from torch import nn
+
+from dann_lightning.analysis.scores import SelectionScoreName
+from dann_lightning.checks import check_choice, check_int, check_real
+from dann_lightning.errors import ConfigurationError
+from dann_lightning.nets import has_domain_norm
+from dann_lightning.schedules import LambdaScheduleName, LRScheduleName
+
+OptimizationMode = Literal["automatic", "manual"]
+FeaturePass = Literal["joint", "separate"]
+ClipAlgorithm = Literal["norm", "value"]
+MANUAL_ONLY = ("discriminator_optimizer", "discriminator_steps", "gradient_clip_val")
+
+
+def check_options(
+    *,
+    feature_extractor: nn.Module,
+    classifier: nn.Module,
+    discriminator: nn.Module,
+    num_classes: int,
+    optimizer: Callable[..., Any],
+    lambda_max: float,
+    lambda_schedule: str,
+    gamma: float,
+    lr_schedule: str,
+    lr_alpha: float,
+    lr_beta: float,
+    optimization: str,
+    discriminator_optimizer: Callable[..., Any] | None,
+    discriminator_steps: int,
+    gradient_clip_val: float | None,
+    gradient_clip_algorithm: str,
+    feature_pass: str,
+    compile: bool | dict[str, Any],
+    selection_scores: Any,
+    num_sources: int,
+) -> None:
+    """Raise :class:`~dann_lightning.errors.ConfigurationError` naming the first bad option of
+    :class:`~dann_lightning.DANNLitModule`, with the value given and what was expected."""
+    networks = {"feature_extractor": feature_extractor, "classifier": classifier, "discriminator": discriminator}
+    for name, net in networks.items():
+        if not isinstance(net, nn.Module):
+            raise ConfigurationError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
+    check_int("num_classes", num_classes, minimum=2)
+    check_int("num_sources", num_sources, minimum=1)
+    check_int("discriminator_steps", discriminator_steps, minimum=1)
+    check_real("lambda_max", lambda_max, minimum=0.0)
+    check_real("gamma", gamma, minimum=0.0, strict=True)
+    check_real("lr_alpha", lr_alpha, minimum=0.0)
+    check_real("lr_beta", lr_beta, minimum=0.0)
+    if gradient_clip_val is not None:
+        check_real("gradient_clip_val", gradient_clip_val, minimum=0.0, strict=True)
+    check_choice("lambda_schedule", lambda_schedule, LambdaScheduleName)
+    check_choice("lr_schedule", lr_schedule, LRScheduleName)
+    check_choice("optimization", optimization, OptimizationMode)
+    check_choice("feature_pass", feature_pass, FeaturePass)
+    check_choice("gradient_clip_algorithm", gradient_clip_algorithm, ClipAlgorithm)
+    for score in selection_scores:
+        check_choice("selection score", score, SelectionScoreName)
+    if not isinstance(compile, bool | dict):
+        raise ConfigurationError(f"compile must be True, False or a dict of torch.compile arguments, got {compile!r}")
+    for name, factory in [("optimizer", optimizer), ("discriminator_optimizer", discriminator_optimizer)]:
+        if factory is not None and not callable(factory):
+            raise ConfigurationError(f"{name} must be a callable taking parameters, got {type(factory).__name__}")
+    if feature_pass == "joint" and has_domain_norm(feature_extractor):
+        raise ConfigurationError(
+            "feature_extractor has DomainBatchNorm layers, which need one pass per domain: "
+            "set feature_pass='separate' (got 'joint')"
+        )
+    if optimization == "automatic":
+        given = {
+            "discriminator_optimizer": discriminator_optimizer is not None,
+            "discriminator_steps": discriminator_steps != 1,
+            "gradient_clip_val": gradient_clip_val is not None,
+        }
+        for name in MANUAL_ONLY:
+            if given[name]:
+                hint = " (use Trainer(gradient_clip_val=...))" if name == "gradient_clip_val" else ""
+                raise ConfigurationError(f"{name} applies to optimization='manual' only; got it with 'automatic'{hint}")
+
+
+def check_trainer_options(trainer: L.Trainer, optimization: str) -> None:
+    """Name the DANNLitModule option to use instead of a Trainer option manual optimization ignores."""
+    if optimization != "manual":
+        return
+    if trainer.gradient_clip_val:
+        raise ConfigurationError(
+            f"Trainer(gradient_clip_val={trainer.gradient_clip_val}) is not applied with "
+            "optimization='manual'; set DANNLitModule(gradient_clip_val=..., gradient_clip_algorithm=...) "
+            "instead and leave the Trainer's unset"
+        )
+    if trainer.accumulate_grad_batches != 1:
+        raise ConfigurationError(
+            f"Trainer(accumulate_grad_batches={trainer.accumulate_grad_batches}) is not supported with "
+            "optimization='manual'; use optimization='automatic' or a larger batch_size"
+        )

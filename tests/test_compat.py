@@ -1,0 +1,78 @@
+"""The private Lightning names in dann_lightning/compat.py, and checkpoints of earlier releases.
+
+Each test here fails loudly when a Lightning release changes what compat.py relies on.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dann_lightning import CDANLitModule, DANNLitModule, compat
+from dann_lightning.cli import build_cli
+from dann_lightning.data import MoonsDataModule
+from tests.conftest import REPO, make_module
+
+OLD_CHECKPOINTS = Path(__file__).parent / "data" / "checkpoints_0.1.0"
+# The 0.1.0 checkpoints were written by `dann-lightning fit --config configs/<name>.yaml` for one
+# epoch, with 8-wide networks (feature_dim 8 for CDAN) to keep the files small.
+NARROW = [
+    "--model.init_args.feature_extractor.init_args.hidden_features=[8]",
+    "--model.init_args.classifier.init_args.in_features=8",
+    "--model.init_args.discriminator.init_args.hidden_features=[8]",
+    "--model.init_args.discriminator.init_args.in_features=8",
+]
+
+
+def test_lightning_hands_the_cli_configuration_to_save_hyperparameters(tmp_path):
+    assert compat._given_hyperparameters is not None, "Lightning no longer has _given_hyperparameters"
+    cli = build_cli([f"--trainer.default_root_dir={tmp_path}"], run=False)
+    assert cli.model.hparams["feature_extractor"]["class_path"] == "dann_lightning.nets.MLP"
+    assert not compat.instantiated_from_config()  # only while LightningCLI builds the model
+
+
+def test_a_module_built_in_python_keeps_its_networks_out_of_the_hyperparameters():
+    module = make_module()
+    assert not {"feature_extractor", "classifier", "discriminator", "optimizer"} & set(module.hparams)
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "optimization"),
+    [
+        ("moons", DANNLitModule, "automatic"),
+        ("moons_manual", DANNLitModule, "manual"),
+        ("moons_cdan", CDANLitModule, "automatic"),
+    ],
+)
+def test_checkpoints_of_0_1_0_load_as_the_class_they_name(name, cls, optimization):
+    restored = DANNLitModule.load_from_checkpoint(OLD_CHECKPOINTS / f"{name}.ckpt")
+    assert type(restored) is cls
+    assert restored.hparams.optimization == optimization
+    x = torch.randn(16, 2)
+    with torch.no_grad():
+        logits = restored.eval()(x)
+    assert logits.shape == (16, 2) and torch.isfinite(logits).all()
+
+
+@pytest.mark.slow
+def test_an_automatic_checkpoint_of_0_1_0_resumes_counting_its_optimizer_steps(tmp_path):
+    # 0.1.0 counted this run's 15 optimizer steps in the manual loop's tracker; 2 more steps must
+    # reach max_steps=17 (without the carried count, global_step would restart at 0).
+    old = OLD_CHECKPOINTS / "moons.ckpt"
+    assert torch.load(old, weights_only=True)["global_step"] == 15
+    cli = build_cli(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "moons.yaml"),
+            *NARROW,
+            f"--ckpt_path={old}",
+            "--trainer.max_steps=17",
+            "--trainer.logger=false",
+            "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path}",
+        ]
+    )
+    assert isinstance(cli.datamodule, MoonsDataModule)
+    assert cli.trainer.global_step == 17
+    assert cli.trainer.fit_loop.epoch_loop.batch_progress.total.completed == 17
