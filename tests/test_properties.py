@@ -1,7 +1,8 @@
-"""Property-based: over random widths, batch sizes, class counts and dataset sizes, the data module
-and one training step either work (finite losses) or raise one of the library's own errors."""
+"""Property-based: over random widths, batch sizes, class counts and dataset sizes, valid input
+must work (full batches, finite losses) and invalid input must raise the library's DataError."""
 
 import lightning as L
+import pytest
 import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -9,7 +10,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from dann_lightning import DANNLitModule, DomainDataModule
-from dann_lightning.errors import DANNError
+from dann_lightning.errors import DataError
 from dann_lightning.nets import MLP, DomainDiscriminator
 from tests.conftest import make_trainer
 
@@ -27,26 +28,36 @@ cases = st.fixed_dictionaries(
 )
 
 
-def datamodule_for(case) -> DomainDataModule:
+def datamodule_for(case) -> tuple[DomainDataModule, bool]:
+    """The data module of ``case`` and whether its input is valid."""
     g = torch.Generator().manual_seed(case["seed"])
     target_width = case["target_features"] or case["in_features"]
     x_s = torch.randn(case["n_source"], case["in_features"], generator=g)
     y_s = torch.randint(0, case["num_classes"], (case["n_source"],), generator=g) + case["label_shift"]
     x_t = torch.randn(case["n_target"], target_width, generator=g)
-    return DomainDataModule(TensorDataset(x_s, y_s), TensorDataset(x_t), batch_size=case["batch_size"])
+    valid = (
+        case["batch_size"] <= min(case["n_source"], case["n_target"])  # also: neither domain is empty
+        and target_width == case["in_features"]
+        and bool(((y_s >= 0) & (y_s < case["num_classes"])).all())
+    )
+    datamodule = DomainDataModule(TensorDataset(x_s, y_s), TensorDataset(x_t), batch_size=case["batch_size"])
+    return datamodule, valid
 
 
 @settings(max_examples=40, deadline=None)
 @given(case=cases)
-def test_the_data_module_serves_full_batches_or_raises_its_own_error(case):
-    datamodule = datamodule_for(case)
-    try:
-        datamodule.setup("fit")
-        datamodule.check_labels(case["num_classes"])
-    except DANNError as error:
-        event(f"rejected: {type(error).__name__}")
+def test_the_data_module_serves_full_batches_of_valid_input_and_rejects_invalid_input(case):
+    datamodule, valid = datamodule_for(case)
+    if not valid:
+        event("invalid")
+        with pytest.raises(DataError):
+            datamodule.setup("fit")
+            datamodule.check_labels(case["num_classes"])
+            next(iter(datamodule.train_dataloader()))
         return
-    event("served")
+    event("valid")
+    datamodule.setup("fit")
+    datamodule.check_labels(case["num_classes"])
     batch, _, _ = next(iter(datamodule.train_dataloader()))
     x_s, _ = batch["source"]
     (x_t,) = batch["target"]
@@ -54,9 +65,10 @@ def test_the_data_module_serves_full_batches_or_raises_its_own_error(case):
     assert x_s.shape[1:] == x_t.shape[1:]
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases)
-def test_a_training_step_gives_finite_losses_or_raises_its_own_error(tmp_path, case):
+def test_a_training_step_on_valid_input_gives_finite_losses_and_invalid_input_is_rejected(tmp_path, case):
     L.seed_everything(case["seed"], verbose=False)
     module = DANNLitModule(
         feature_extractor=MLP(case["in_features"], [8], activation="tanh"),
@@ -65,11 +77,15 @@ def test_a_training_step_gives_finite_losses_or_raises_its_own_error(tmp_path, c
         num_classes=case["num_classes"],
     )
     trainer = make_trainer(tmp_path, max_steps=1, log_every_n_steps=1, limit_val_batches=0)
-    try:
-        trainer.fit(module, datamodule_for(case))
-    except DANNError as error:
-        event(f"rejected: {type(error).__name__}")
+    datamodule, valid = datamodule_for(case)
+    if not valid:
+        event("invalid")
+        with pytest.raises(DataError):
+            trainer.fit(module, datamodule)
+        assert trainer.global_step == 0  # rejected before any training step
         return
-    event("trained")
+    event("valid")
+    trainer.fit(module, datamodule)
+    assert trainer.global_step == 1
     for name in ("train/loss", "train/cls_loss", "train/domain_loss"):
         assert torch.isfinite(trainer.callback_metrics[name]), name

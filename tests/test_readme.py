@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -7,6 +9,7 @@ def python_blocks(markdown: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.DOTALL)
 
 
+@pytest.mark.slow
 def test_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the examples write lightning_logs/ and a checkpoint
     blocks = python_blocks((REPO / "README.md").read_text())
