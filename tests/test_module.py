@@ -10,12 +10,11 @@ from dann_lightning import DANNLitModule
 from dann_lightning.errors import DANNError
 from tests.conftest import blobs, make_datamodule, make_module, make_trainer, tiny_networks
 
-# Logged every step and averaged over the epoch: Lightning keeps `<name>_step` and `<name>_epoch`,
-# and `<name>` itself (the latest of the two) for monitors and the progress bar.
-AGGREGATED = ("train/loss", "train/cls_loss", "train/domain_loss", "train/domain_acc")
-TRAIN_NAMES = {f"{name}{suffix}" for name in AGGREGATED for suffix in ("", "_step", "_epoch")} | {
-    "train/lambda",
-    "train/lr",
+# train/loss is logged every step and averaged over the epoch: Lightning keeps `train/loss_step`,
+# `train/loss_epoch` and `train/loss` (the latest of the two) for monitors and the progress bar.
+# The rest are epoch means (lambda and lr: their value at the epoch's last batch).
+TRAIN_NAMES = {"train/loss", "train/loss_step", "train/loss_epoch"} | {
+    f"train/{name}" for name in ("cls_loss", "domain_loss", "domain_acc", "lambda", "lr")
 }
 VAL_NAMES = {"val/source_acc", "val/target_acc", "val/domain_acc"}
 SELECTION_NAMES = {"val/entropy", "val/im", "val/snd", "val/dev"}

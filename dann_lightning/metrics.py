@@ -1,5 +1,6 @@
-"""Validation and test metrics of a domain-adversarial model: one metric object per stage and
-domain, the discriminator's accuracy and the unsupervised selection scores."""
+"""The metrics of a domain-adversarial model, one object per stage and quantity: epoch means of the
+training losses, class accuracy per evaluation stage and domain, the discriminator's accuracy and
+the unsupervised selection scores."""
 
 from __future__ import annotations
 
@@ -17,12 +18,41 @@ from dann_lightning.domain_head import DomainHead
 from dann_lightning.errors import ConfigurationError
 
 TARGET_SCORES = ("entropy", "im", "snd")  # computed from target predictions alone
+TRAINING_MEANS = ("cls_loss", "domain_loss", "domain_acc")
 
 
-class DomainEvaluation(nn.Module):
-    """Metrics logged as ``<stage>/<domain>_acc``, ``val/domain_acc`` and ``val/<score>``.
+class BatchMean(Metric):
+    """Mean of a per-batch scalar over an epoch, weighted by batch size, without a host-device
+    synchronisation per update (torchmetrics' aggregators check every value for NaN).
 
-    Update it with what an evaluation step computed (:meth:`update`), then log
+    Example:
+        >>> mean = BatchMean()
+        >>> mean.update(torch.tensor(1.0), 3)
+        >>> mean.update(torch.tensor(2.0), 1)
+        >>> mean.compute()
+        tensor(1.2500)
+    """
+
+    full_state_update = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("weight", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, value: Tensor, weight: int) -> None:
+        self.total += value.detach().double() * weight
+        self.weight += weight
+
+    def compute(self) -> Tensor:
+        return (self.total / self.weight).float()
+
+
+class DomainMetrics(nn.Module):
+    """Metrics logged as ``train/<loss>`` (epoch means), ``<stage>/<domain>_acc``,
+    ``val/domain_acc`` and ``val/<score>``.
+
+    Update it with what a step computed (:meth:`update_training`, :meth:`update`), then log
     :meth:`metrics` as Metric objects: Lightning reduces them across processes and resets them.
 
     Args:
@@ -34,6 +64,7 @@ class DomainEvaluation(nn.Module):
     def __init__(self, num_classes: int, head: DomainHead, selection_scores: Sequence[SelectionScoreName]) -> None:
         super().__init__()
         self.head = head
+        self.training_means = nn.ModuleDict({name: BatchMean() for name in TRAINING_MEANS})
         self.class_accuracy = nn.ModuleDict(
             {
                 f"{stage}_{domain}": MulticlassAccuracy(num_classes, average="micro")
@@ -45,6 +76,11 @@ class DomainEvaluation(nn.Module):
         self.scores = nn.ModuleDict(
             {name: SCORES[name](num_classes) if name == "im" else SCORES[name]() for name in selection_scores}
         )
+
+    def update_training(self, batch_size: int, **values: Tensor) -> None:
+        """Take one training batch's ``cls_loss``, ``domain_loss`` and ``domain_acc``."""
+        for name, value in values.items():
+            self.training_means[name].update(value, batch_size)
 
     def update(
         self,
@@ -76,6 +112,9 @@ class DomainEvaluation(nn.Module):
 
     def metrics(self, stage: str) -> dict[str, Metric]:
         """The metrics of ``stage`` that saw data, by their logged names."""
+        if stage == "train":
+            metrics = {f"train/{name}": mean for name, mean in self.training_means.items()}
+            return {name: metric for name, metric in metrics.items() if metric.update_called}
         metrics: dict[str, Metric] = {
             f"{stage}/{key.split('_', 1)[1]}_acc": metric
             for key, metric in self.class_accuracy.items()
