@@ -68,13 +68,14 @@ def check_checkpoint_file(path: str | Path) -> Path:
     return path
 
 
-def saved_subclass(path: str | Path, base: type) -> type | None:
-    """The strict subclass of ``base`` a CLI-written checkpoint names (``_class_path``), if any.
+def saved_subclass(path: str | Path, base: type, key: str = "hyper_parameters") -> type | None:
+    """The strict subclass of ``base`` a CLI-written checkpoint names (``_class_path`` under
+    ``key``: ``"datamodule_hyper_parameters"`` for the data module), if any.
 
     Only a class already imported is returned: nothing named in a checkpoint is imported or run.
     """
     checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    class_path = checkpoint.get(key, {}).get("_class_path")
     if not isinstance(class_path, str) or "." not in class_path:
         return None
     module_name, name = class_path.rsplit(".", 1)
@@ -82,6 +83,17 @@ def saved_subclass(path: str | Path, base: type) -> type | None:
     if isinstance(candidate, type) and issubclass(candidate, base) and candidate is not base:
         return candidate
     return None
+
+
+def load_datamodule(path: str | Path) -> L.LightningDataModule:
+    """The data module of a checkpoint written by LightningCLI, built as the class it names.
+
+    Lightning before 2.6.1 builds the bare ``LightningDataModule`` from
+    ``LightningDataModule.load_from_checkpoint`` (its ``__init__`` took no ``**kwargs``, so the
+    class path was dropped): load through the named class instead, where it is imported.
+    """
+    datamodule_class = saved_subclass(path, L.LightningDataModule, key="datamodule_hyper_parameters")
+    return (datamodule_class or L.LightningDataModule).load_from_checkpoint(path)
 
 
 def check_output_directories(trainer: L.Trainer) -> None:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from dann_lightning.batch import unpack_evaluation_batch
-from dann_lightning.checkpoints import check_checkpoint_file
+from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
 from dann_lightning.checks import check_choice, check_int, choices_of
 from dann_lightning.data.transforms import Standardizer
 from dann_lightning.errors import CheckpointError, ConfigurationError, DataError, MissingDependencyError
@@ -180,7 +180,7 @@ def load_for_export(
     model = L.LightningModule.load_from_checkpoint(path, map_location="cpu")
     datamodule = None
     if "_instantiator" in checkpoint.get("datamodule_hyper_parameters", {}):
-        datamodule = L.LightningDataModule.load_from_checkpoint(path)
+        datamodule = load_datamodule(path)
     facts = _input_standardization(datamodule)
     if input_shape is not None:
         return model, _example_batch(None, input_shape), facts

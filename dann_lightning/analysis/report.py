@@ -29,7 +29,7 @@ from dann_lightning.analysis.scores import (
     SoftNeighborhoodDensity,
 )
 from dann_lightning.batch import unpack_evaluation_batch
-from dann_lightning.checkpoints import check_checkpoint_file
+from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
 from dann_lightning.errors import CheckpointError, DataError
 
 COLUMNS = [
@@ -132,9 +132,7 @@ def load_run(path: Path) -> tuple[L.LightningModule, L.LightningDataModule]:
                 f"{path} does not hold the {what} configuration (it was not written by `dann-lightning fit`); "
                 "load the model in Python and call dann_lightning.analysis.report.analyze_model(model, datamodule)"
             )
-    return L.LightningModule.load_from_checkpoint(path, map_location="cpu"), L.LightningDataModule.load_from_checkpoint(
-        path
-    )
+    return L.LightningModule.load_from_checkpoint(path, map_location="cpu"), load_datamodule(path)
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
