@@ -14,6 +14,7 @@ from dann_lightning import DANNLitModule
 from dann_lightning.domain_head import DomainHead
 from dann_lightning.errors import DANNError
 from dann_lightning.losses import classification_loss, domain_loss
+from dann_lightning.optimization import average_gradients
 from tests.conftest import make_datamodule, make_module, make_trainer, tiny_networks
 
 
@@ -270,3 +271,24 @@ def test_gradient_accumulation_keeps_the_schedules_in_batch_units(tmp_path, limi
     assert record.lambdas == pytest.approx([2 / (1 + math.exp(-10 * i / batches)) - 1 for i in range(batches)])
     # The LR moves once per optimizer step, i.e. every second batch.
     assert record.lrs == pytest.approx([1e-2 / (1 + 10 * (i // 2) / steps) ** 0.75 for i in range(batches)])
+
+
+def test_manual_mode_averages_the_discriminators_gradients_in_one_collective():
+    class CountingStrategy:
+        """Stands in for DDP across two processes whose other process had zero gradients."""
+
+        calls = 0
+
+        def reduce(self, tensor, reduce_op):
+            self.calls += 1
+            assert reduce_op == "mean"
+            return tensor / 2
+
+    discriminator = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    discriminator(torch.randn(5, 3)).sum().backward()
+    before = [param.grad.clone() for param in discriminator.parameters()]
+    strategy = CountingStrategy()
+    average_gradients(discriminator.parameters(), strategy)
+    assert strategy.calls == 1  # one collective for all four parameter tensors
+    for param, grad in zip(discriminator.parameters(), before, strict=True):
+        torch.testing.assert_close(param.grad, grad / 2)
