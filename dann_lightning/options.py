@@ -17,7 +17,6 @@ from dann_lightning.schedules import LambdaScheduleName, LRScheduleName
 OptimizationMode = Literal["automatic", "manual"]
 FeaturePass = Literal["joint", "separate"]
 ClipAlgorithm = Literal["norm", "value"]
-MANUAL_ONLY = ("discriminator_optimizer", "discriminator_steps", "gradient_clip_val")
 
 
 def check_options(
@@ -76,15 +75,21 @@ def check_options(
             "set feature_pass='separate' (got 'joint')"
         )
     if optimization == "automatic":
-        given = {
-            "discriminator_optimizer": discriminator_optimizer is not None,
-            "discriminator_steps": discriminator_steps != 1,
-            "gradient_clip_val": gradient_clip_val is not None,
-        }
-        for name in MANUAL_ONLY:
-            if given[name]:
-                hint = " (use Trainer(gradient_clip_val=...))" if name == "gradient_clip_val" else ""
-                raise ConfigurationError(f"{name} applies to optimization='manual' only; got it with 'automatic'{hint}")
+        _check_no_manual_only_options(discriminator_optimizer, discriminator_steps, gradient_clip_val)
+
+
+def _check_no_manual_only_options(
+    discriminator_optimizer: Callable[..., Any] | None, discriminator_steps: int, gradient_clip_val: float | None
+) -> None:
+    given = {
+        "discriminator_optimizer": discriminator_optimizer is not None,
+        "discriminator_steps": discriminator_steps != 1,
+        "gradient_clip_val": gradient_clip_val is not None,
+    }
+    for name, is_given in given.items():
+        if is_given:
+            hint = " (use Trainer(gradient_clip_val=...))" if name == "gradient_clip_val" else ""
+            raise ConfigurationError(f"{name} applies to optimization='manual' only; got it with 'automatic'{hint}")
 
 
 def check_trainer_options(trainer: L.Trainer, optimization: str) -> None:
