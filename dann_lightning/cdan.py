@@ -31,21 +31,21 @@ class CDANLitModule(DANNLitModule):
     count more in the alignment.
 
     Everything else (gradient reversal, schedules, optimization modes, metrics, checkpoints, the
-    CLI) is :class:`DANNLitModule`'s; its arguments are accepted here too.
+    CLI) is [`DANNLitModule`][dann_lightning.DANNLitModule]'s; its arguments are accepted here too.
 
     Args:
         feature_extractor: maps inputs to ``feature_dim`` features.
         classifier: maps features to ``num_classes`` logits.
         discriminator: maps the conditioned input to one logit per sample; its input width is
-            :attr:`discriminator_in_features` (``feature_dim * num_classes``, or
-            ``randomized_dim`` with the randomized map).
+            [`discriminator_in_features`][dann_lightning.CDANLitModule.discriminator_in_features]
+            (``feature_dim * num_classes``, or ``randomized_dim`` with the randomized map).
         num_classes: number of classes.
         feature_dim: width of the feature extractor's output.
         entropy_conditioning: weight the domain loss by prediction certainty (CDAN+E).
         randomized: use the randomized multilinear map; default: when
             ``feature_dim * num_classes > 4096``.
         randomized_dim: output width of the randomized map.
-        **kwargs: the options of :class:`DANNLitModule`.
+        **kwargs: the options of [`DANNLitModule`][dann_lightning.DANNLitModule].
     """
 
     needs_target_predictions = True

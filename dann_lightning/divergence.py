@@ -19,12 +19,12 @@ WATCHED_LOSSES = {
 
 
 class DivergenceWatch(L.Callback):
-    """Raise :class:`~dann_lightning.errors.DivergenceError` once a watched training loss is not finite.
+    """Raise [`DivergenceError`][dann_lightning.errors.DivergenceError] once a watched training loss is not finite.
 
     Reads ``cls_loss`` and ``domain_loss`` from what ``training_step`` returns. The losses of recent
     batches are kept as (detached) tensors and checked together, one host-device sync per check:
     every ``check_every_n_batches`` batches, at each epoch end, and before any checkpoint is written,
-    so a diverged model never overwrites a checkpoint. :class:`~dann_lightning.DANNLitModule` adds
+    so a diverged model never overwrites a checkpoint. [`DANNLitModule`][dann_lightning.DANNLitModule] adds
     one by itself.
 
     Args:

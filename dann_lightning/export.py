@@ -54,7 +54,7 @@ class DeployedClassifier(nn.Module):
 def deployed_classifier(model: nn.Module) -> DeployedClassifier:
     """A copy of ``model``'s feature extractor and classifier, on the CPU, in eval mode.
 
-    ``model`` (a :class:`~dann_lightning.DANNLitModule` or anything with ``feature_extractor`` and
+    ``model`` (a [`DANNLitModule`][dann_lightning.DANNLitModule] or anything with ``feature_extractor`` and
     ``classifier``) is left as it was.
     """
     missing = [
@@ -87,7 +87,7 @@ def export_model(
     ``export.json``: the per-sample input shape, the number of classes and the files' names.
 
     Args:
-        model: a trained :class:`~dann_lightning.DANNLitModule` (or any module with
+        model: a trained [`DANNLitModule`][dann_lightning.DANNLitModule] (or any module with
             ``feature_extractor`` and ``classifier``).
         out_dir: folder to write to (created if missing).
         example_input: a batch the model takes, to trace with; or give ``input_shape``.
@@ -141,7 +141,7 @@ def export_model(
 
 
 def require_onnx() -> None:
-    """Raise :class:`~dann_lightning.errors.MissingDependencyError` unless ONNX export can run."""
+    """Raise [`MissingDependencyError`][dann_lightning.errors.MissingDependencyError] unless ONNX export can run."""
     missing = [package for package in ("onnx", "onnxscript") if importlib.util.find_spec(package) is None]
     if missing:
         raise MissingDependencyError(

@@ -52,13 +52,16 @@ class DomainMetrics(nn.Module):
     """Metrics logged as ``train/<loss>`` (epoch means), ``<stage>/<domain>_acc``,
     ``val/domain_acc`` and ``val/<score>``.
 
-    Update it with what a step computed (:meth:`update_training`, :meth:`update`), then log
-    :meth:`metrics` as Metric objects: Lightning reduces them across processes and resets them.
+    Update it with what a step computed
+    ([`update_training`][dann_lightning.metrics.DomainMetrics.update_training],
+    [`update`][dann_lightning.metrics.DomainMetrics.update]), then log
+    [`metrics`][dann_lightning.metrics.DomainMetrics.metrics] as Metric objects: Lightning reduces
+    them across processes and resets them.
 
     Args:
         num_classes: classes of the label classifier.
         head: the domain head (which domains exist, how the discriminator is scored).
-        selection_scores: names from :data:`~dann_lightning.analysis.scores.SCORES`.
+        selection_scores: names from [`SCORES`][dann_lightning.analysis.scores.SCORES].
     """
 
     def __init__(self, num_classes: int, head: DomainHead, selection_scores: Sequence[SelectionScoreName]) -> None:

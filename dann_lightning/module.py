@@ -57,15 +57,11 @@ class DANNLitModule(L.LightningModule):
       apply, as do the optimizer hooks a subclass overrides.
     - ``"manual"``: Lightning's manual optimization. The discriminator has its own optimizer and
       LR schedule. Each batch first updates the discriminator ``discriminator_steps`` times on the
-      domain loss of the (fixed) features, then the feature extractor and classifier on classification loss + reversed
-      domain loss against the updated discriminator. ``max_steps`` counts every optimizer step:
-      ``discriminator_steps + 1`` per batch. Gradient clipping is this module's
-      ``gradient_clip_val``, not the Trainer's.
-
-    With ``discriminator_steps=1`` and the same optimizer settings the two modes give the same
-    discriminator update at every step; the feature extractor and classifier updates differ only
-    through the domain gradient, which manual mode takes against the already updated discriminator.
-    With ``lambda_max=0`` they coincide exactly.
+      domain loss of the (fixed) features, then the feature extractor and classifier on the
+      classification loss + the reversed domain loss against the updated discriminator.
+      ``max_steps`` counts every optimizer step: ``discriminator_steps + 1`` per batch. Gradient
+      clipping is this module's ``gradient_clip_val``, not the Trainer's. With ``lambda_max=0``
+      the two modes coincide.
 
     Args:
         feature_extractor: maps inputs to features.
@@ -91,7 +87,7 @@ class DANNLitModule(L.LightningModule):
         feature_pass: ``"joint"`` runs the feature extractor once on source and target together;
             ``"separate"`` runs it on each domain's batch alone, so that normalisation layers
             (``BatchNorm``) use per-domain batch statistics. ``DomainBatchNorm`` layers
-            (:mod:`dann_lightning.nets`) in the feature extractor are switched to each batch's domain
+            ([`dann_lightning.nets`][dann_lightning.nets]) in the feature extractor are switched to each batch's domain
             (and need ``"separate"``): per-domain running statistics too; validation uses each
             domain's own, and the model otherwise stays on the target's.
         compile: ``torch.compile`` the three networks in place (``True``, or a dict of
@@ -99,9 +95,9 @@ class DANNLitModule(L.LightningModule):
             recompile, because the reversal layer sits outside the compiled networks.
         selection_scores: unsupervised model-selection scores logged at validation as
             ``val/<name>``, computed without target labels (see
-            :mod:`dann_lightning.analysis.scores`): ``"entropy"`` (lower is better), ``"im"``,
-            ``"snd"`` (higher is better), ``"dev"`` (lower is better; needs labelled source
-            validation data).
+            [`dann_lightning.analysis.scores`][dann_lightning.analysis.scores]): ``"entropy"``
+            (lower is better), ``"im"``, ``"snd"`` (higher is better), ``"dev"`` (lower is better;
+            needs labelled source validation data).
         num_sources: source domains in each batch (``DomainDataModule(source_train=[...])``). With
             more than one, the discriminator tells ``num_sources + 1`` domains apart: it returns
             that many logits per sample, trained with cross-entropy (sources ``0 .. K-1``, target
@@ -154,7 +150,7 @@ class DANNLitModule(L.LightningModule):
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> DANNLitModule:  # type: ignore[override]
         """Lightning's ``load_from_checkpoint``; a missing, truncated or foreign file raises
-        :class:`~dann_lightning.errors.CheckpointError` naming it.
+        [`CheckpointError`][dann_lightning.errors.CheckpointError] naming it.
 
         A checkpoint written through ``dann-lightning`` needs no other argument. For a model built
         in Python, pass the networks again: ``load_from_checkpoint(path, feature_extractor=...,

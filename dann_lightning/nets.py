@@ -39,7 +39,7 @@ class MLP(nn.Module):
         in_features: width of the input.
         hidden_features: widths of the hidden layers, in order (may be empty for a head).
         out_features: width of a final linear layer, or ``None`` to end at the last hidden layer.
-        activation: one of :data:`ACTIVATIONS`.
+        activation: one of [`ACTIVATIONS`][dann_lightning.nets.ACTIVATIONS].
         dropout: dropout probability after each hidden activation.
         batch_norm: insert ``BatchNorm1d`` before each hidden activation.
 
@@ -98,7 +98,7 @@ class MLP(nn.Module):
 class DomainDiscriminator(MLP):
     """A domain classifier head: features in, one logit per sample out, shape ``(N,)``.
 
-    The gradient reversal layer sits in :class:`~dann_lightning.DANNLitModule`, not here, so the
+    The gradient reversal layer sits in [`DANNLitModule`][dann_lightning.DANNLitModule], not here, so the
     same head can be trained directly (manual optimization, proxy A-distance).
 
     Example:
@@ -132,11 +132,11 @@ class DomainBatchNorm(nn.Module):
     """Domain-specific batch normalisation (DSBN, Chang et al., CVPR 2019): one ``BatchNorm`` per
     domain, each with its own affine parameters and running statistics.
 
-    :class:`~dann_lightning.DANNLitModule` switches every ``DomainBatchNorm`` of the feature extractor
+    [`DANNLitModule`][dann_lightning.DANNLitModule] switches every ``DomainBatchNorm`` of the feature extractor
     to the domain of the batch it passes (source or target; this needs ``feature_pass="separate"``),
     evaluates each validation loader with its own domain's statistics, and leaves them on the target
     otherwise: the deployed model normalises with target statistics. Other code switches them with
-    :func:`set_domain`.
+    [`set_domain`][dann_lightning.nets.set_domain].
 
     Args:
         num_features: channels (``C`` of ``(N, C, ...)``).
@@ -165,7 +165,8 @@ class DomainBatchNorm(nn.Module):
 
 
 def set_domain(module: nn.Module, domain: int) -> None:
-    """Switch every :class:`DomainBatchNorm` inside ``module`` to ``domain`` (0 source, 1 target)."""
+    """Switch every [`DomainBatchNorm`][dann_lightning.nets.DomainBatchNorm] inside ``module`` to ``domain``
+    (0 source, 1 target)."""
     for layer in module.modules():
         if isinstance(layer, DomainBatchNorm):
             if not 0 <= domain < len(layer.norms):
@@ -174,12 +175,13 @@ def set_domain(module: nn.Module, domain: int) -> None:
 
 
 def has_domain_norm(module: nn.Module) -> bool:
-    """Whether ``module`` holds a :class:`DomainBatchNorm`."""
+    """Whether ``module`` holds a [`DomainBatchNorm`][dann_lightning.nets.DomainBatchNorm]."""
     return any(isinstance(layer, DomainBatchNorm) for layer in module.modules())
 
 
 def make_norm2d(norm: NormName, channels: int) -> nn.Module:
-    """``"none"`` (identity), ``"batch"`` (``BatchNorm2d``) or ``"domain"`` (:class:`DomainBatchNorm`)."""
+    """``"none"`` (identity), ``"batch"`` (``BatchNorm2d``) or ``"domain"``
+    ([`DomainBatchNorm`][dann_lightning.nets.DomainBatchNorm])."""
     check_choice("norm", norm, NormName)
     if norm == "none":
         return nn.Identity()
@@ -231,7 +233,7 @@ class MNISTFeatures(nn.Module):
         image_size: side of the square input images.
         in_channels: 3 for colour (or grey replicated), 1 for grey.
         norm: ``"none"`` (the paper), ``"batch"`` (``BatchNorm2d`` after each convolution) or
-            ``"domain"`` (:class:`DomainBatchNorm`: per-domain statistics, needs
+            ``"domain"`` ([`DomainBatchNorm`][dann_lightning.nets.DomainBatchNorm]: per-domain statistics, needs
             ``DANNLitModule(feature_pass="separate")``).
         channels: widths of the two convolutions.
         dropout: dropout probability on the flattened features.
@@ -290,7 +292,7 @@ class SVHNFeatures(nn.Module):
     Args:
         image_size: side of the square input images (padding keeps any size alive).
         in_channels: 3 for colour, 1 for grey.
-        norm: ``"none"``, ``"batch"`` or ``"domain"``, as in :class:`MNISTFeatures`.
+        norm: ``"none"``, ``"batch"`` or ``"domain"``, as in [`MNISTFeatures`][dann_lightning.nets.MNISTFeatures].
         channels: widths of the three convolutions.
         dropout: dropout probability on the flattened features.
 
@@ -386,10 +388,12 @@ class ResNetFeatures(nn.Module):
     Nothing is downloaded: ``weights`` is the path of a state dict on disk (e.g. torchvision's
     ImageNet ``resnet50-*.pth``, fetched by you beforehand); its ``fc.*`` entries are ignored.
     Pretrained layers learn at ``lr_scale`` times the optimizer's learning rate (default 0.1 with
-    ``weights``, 1 without), through :meth:`parameter_groups`, which ``DANNLitModule`` reads.
+    ``weights``, 1 without), through
+    [`parameter_groups`][dann_lightning.nets.ResNetFeatures.parameter_groups], which
+    ``DANNLitModule`` reads.
 
     Args:
-        arch: one of :data:`RESNETS`.
+        arch: one of [`RESNETS`][dann_lightning.nets.RESNETS].
         weights: path of a local state dict, or ``None`` for random initialisation.
         lr_scale: learning-rate factor of the backbone (default: 0.1 with ``weights``, else 1).
         freeze_batch_norm: keep BatchNorm running statistics as loaded (eval mode) while training,

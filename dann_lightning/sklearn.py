@@ -1,6 +1,6 @@
 """``DANNClassifier``: domain-adversarial training behind scikit-learn's estimator interface.
 
-Numpy in, numpy out: ``fit(X, y, X_target=...)`` trains :class:`~dann_lightning.DANNLitModule` with a
+Numpy in, numpy out: ``fit(X, y, X_target=...)`` trains [`DANNLitModule`][dann_lightning.DANNLitModule] with a
 Lightning ``Trainer`` on labelled source rows ``X, y`` and unlabelled target rows ``X_target``;
 ``predict``, ``predict_proba``, ``score`` and ``transform`` (the learned features) follow.
 """
@@ -40,8 +40,8 @@ _FLOATS = (np.float64, np.float32)
 class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """A DANN classifier with scikit-learn's interface, trained by a Lightning ``Trainer``.
 
-    The networks are :class:`~dann_lightning.nets.MLP` features (``hidden_features``, activated), a
-    linear classifier and a :class:`~dann_lightning.nets.DomainDiscriminator`. The defaults are those
+    The networks are [`MLP`][dann_lightning.nets.MLP] features (``hidden_features``, activated), a
+    linear classifier and a [`DomainDiscriminator`][dann_lightning.nets.DomainDiscriminator]. The defaults are those
     of ``configs/moons.yaml``: features 128-128 ``tanh``, discriminator 128 ``tanh``, Adam at 3e-4,
     ``lambda_max=1`` with the paper's lambda and learning-rate schedules, batch 64, 200 epochs.
 
@@ -63,7 +63,8 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         hidden_features: widths of the feature extractor's hidden layers; the last is the feature
             width ``transform`` returns.
         discriminator_hidden_features: widths of the domain discriminator's hidden layers.
-        activation: activation of both networks, one of :data:`dann_lightning.nets.ACTIVATIONS`.
+        activation: activation of both networks, one of
+            [`dann_lightning.nets.ACTIVATIONS`][dann_lightning.nets.ACTIVATIONS].
         lr: Adam's initial learning rate.
         lambda_max: final weight of the reversed domain gradient; 0 trains source-only.
         lambda_schedule: ``"ganin"`` (the paper's ramp) or ``"constant"``.
@@ -81,7 +82,7 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         n_features_in_: number of input features.
         feature_names_in_: column names, when ``X`` was a data frame with string column names.
         scaler_: the ``StandardScaler`` fitted on ``X`` (``None`` with ``standardize=False``).
-        module_: the trained :class:`~dann_lightning.DANNLitModule`, on the CPU, in eval mode.
+        module_: the trained [`DANNLitModule`][dann_lightning.DANNLitModule], on the CPU, in eval mode.
 
     Example:
         >>> import numpy as np

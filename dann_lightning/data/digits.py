@@ -147,9 +147,10 @@ class DigitsDataModule(ImageDataModule):
     """Digits -> digits-M: scikit-learn's handwritten digits as the source, the same recipe as
     MNIST-M on the other half of the digits as the target. Nothing is downloaded.
 
-    See :func:`make_digits_shift` for the split and the rendering. Images are ``(3, S, S)``
-    normalised per channel with the mean and standard deviation of the source training split (kept
-    in the data module's ``state_dict``, so a resumed or evaluated run normalises as training did).
+    See [`make_digits_shift`][dann_lightning.data.make_digits_shift] for the split and the rendering.
+    Images are ``(3, S, S)`` normalised per channel with the mean and standard deviation of the
+    source training split (kept in the data module's ``state_dict``, so a resumed or evaluated run
+    normalises as training did).
     The target training split yields images only.
 
     Args:

@@ -40,8 +40,9 @@ class DomainDataModule(L.LightningDataModule):
     The domains are zipped as Lightning's ``CombinedLoader`` zips loaders in ``max_size_cycle``
     mode: an epoch lasts as long as the longer domain, the shorter one starts over. Incomplete
     batches are dropped so that every step sees a full batch of each domain. In-memory domains
-    (``TensorDataset``, :meth:`from_arrays`) are served by one loader that fetches each domain's
-    batch with a single indexing operation, in the same order as per-domain loaders.
+    (``TensorDataset``, [`from_arrays`][dann_lightning.data.DomainDataModule.from_arrays]) are served
+    by one loader that fetches each domain's batch with a single indexing operation, in the same
+    order as per-domain loaders.
 
     Validation serves ``{"source": ..., "target": ...}`` loaders (whichever are given), so the model
     logs ``val/source_acc`` and ``val/target_acc`` under their own names. ``val/target_acc`` needs

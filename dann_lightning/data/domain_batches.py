@@ -75,7 +75,7 @@ class DomainBatchDataset(Dataset):
     """Whole training batches of in-memory domains: ``dataset[(source_index, ..., target_index)]``
     is ``{"source": (x_s, y_s), "target": (x_t, ...)}`` (``"source"`` a list of pairs with several
     source domains), fetched with one indexing operation per domain. Served by a ``DataLoader``
-    with ``batch_size=None`` and a :class:`DomainIndexSampler`.
+    with ``batch_size=None`` and a [`DomainIndexSampler`][dann_lightning.data.domain_batches.DomainIndexSampler].
     """
 
     def __init__(self, sources: Sequence[InMemoryDataset], target: InMemoryDataset, *, source_list: bool) -> None:

@@ -106,7 +106,7 @@ def load_mnistm(
     root: str | Path, split: Split = "train", photos: str | Path | None = None, seed: int = 0
 ) -> LoadedImages:
     """MNIST-M built from the MNIST files in ``root`` and the photos in ``photos`` (see
-    :func:`make_mnistm`); the test split is seeded apart from the training split."""
+    [`make_mnistm`][dann_lightning.data.files.make_mnistm]); the test split is seeded apart from the training split."""
     images, labels = load_mnist(root, split)
     return make_mnistm(images, photos, seed=seed * 2 + SPLITS.index(split)), labels
 

@@ -1,5 +1,5 @@
 """ImageFilesDataModule: a domain pair from image data sets on disk (MNIST -> MNIST-M, SVHN ->
-MNIST, MNIST -> USPS, Office-31 A -> W, ...), read by :mod:`dann_lightning.data.files`."""
+MNIST, MNIST -> USPS, Office-31 A -> W, ...), read by [`dann_lightning.data.files`][dann_lightning.data.files]."""
 
 from __future__ import annotations
 
@@ -69,9 +69,9 @@ def load_domain(
 class ImageFilesDataModule(ImageDataModule):
     """Source and target image data sets read from files you have; nothing is downloaded.
 
-    Data sets (see :mod:`dann_lightning.data.files` for each file format): ``"mnist"`` (IDX files),
-    ``"mnist-m"`` (built from the MNIST files in its root and the photos in ``photos``, as the paper
-    built it from BSDS500), ``"usps"`` (``usps.bz2``, ``usps.t.bz2``), ``"svhn"``
+    Data sets (see [`dann_lightning.data.files`][dann_lightning.data.files] for each file format):
+    ``"mnist"`` (IDX files), ``"mnist-m"`` (built from the MNIST files in its root and the photos in
+    ``photos``, as the paper built it from BSDS500), ``"usps"`` (``usps.bz2``, ``usps.t.bz2``), ``"svhn"``
     (``train_32x32.mat``, ``test_32x32.mat``) and ``"image-folder"`` (``root/<class>/<image>``, as
     Office-31 and Office-Home ship; both domains must have the same class folders).
 
@@ -83,7 +83,7 @@ class ImageFilesDataModule(ImageDataModule):
     ``state_dict``).
 
     Args:
-        source: name of the source data set, one of :data:`DATASETS`.
+        source: name of the source data set, one of ``DATASETS``.
         source_root: folder of the source files.
         target: name of the target data set.
         target_root: folder of the target files.

@@ -297,7 +297,8 @@ def _check_widths(selected: dict[str, Selected], tables: dict[str, Table]) -> No
 
 
 class TabularShiftDataModule(_StandardizedTables):
-    """The embedded tabular shift (:func:`make_tabular_shift`) as DANN batches; needs no files.
+    """The embedded tabular shift ([`make_tabular_shift`][dann_lightning.data.make_tabular_shift]) as DANN batches;
+    needs no files.
 
     The source is a 20-feature binary ``make_classification`` problem, the target the same
     problem recalibrated: features rescaled, offset and partly rotated by ``strength``. The target
