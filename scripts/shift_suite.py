@@ -1,0 +1,186 @@
+"""The shift suite: does DANN with the library's defaults help on shifts and networks we did not tune for?
+
+Each (task, network) pair is trained by every contender on several seeds; the target test accuracy
+is compared with source-only training on the same seed. The networks are plain ``torch.nn`` stacks
+as a user would write them, not this library's.
+
+    python scripts/shift_suite.py --quick            # a few tasks and networks, 3 seeds
+    python scripts/shift_suite.py                    # every task and network
+    python scripts/shift_suite.py --tasks moons_40 --networks relu64 --contenders source_only dann --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from dann_lightning import DANNLitModule
+from dann_lightning.data.shifts import ShiftTask, make_shift
+
+TIE = 0.01  # within one point of source-only counts as a tie
+
+
+@dataclass(frozen=True)
+class Task:
+    shift: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def draw(self, seed: int) -> ShiftTask:
+        return make_shift(self.shift, seed=seed, **self.options)
+
+
+TASKS: dict[str, Task] = {
+    **{f"moons_{angle}": Task("moons", {"angle": float(angle)}) for angle in (20, 30, 40, 50, 60)},
+    "moons_40_noisy": Task("moons", {"angle": 40.0, "noise": 0.25}),
+    "covariate_translation_10d": Task("gaussian_covariate", {"kind": "translation", "dim": 10}),
+    "covariate_rotation_2d": Task("gaussian_covariate", {"kind": "rotation", "dim": 2}),
+    "covariate_scaling_20d": Task("gaussian_covariate", {"kind": "scaling", "dim": 20}),
+    "class_conditional_10d": Task("gaussian_class_conditional", {"dim": 10}),
+    "subspace_20d": Task("gaussian_subspace", {"dim": 20}),
+    "label_proportion": Task("label_proportion", {}),
+    "breast_cancer": Task("breast_cancer", {}),
+    "wine": Task("wine", {}),
+    "tabular": Task("tabular", {}),
+}
+QUICK_TASKS = ["moons_40", "covariate_translation_10d", "label_proportion", "breast_cancer"]
+
+
+def _stack(widths: list[int], activation: Callable[[], nn.Module], norm: str | None, dropout: float) -> nn.Module:
+    layers: list[nn.Module] = []
+    for width_in, width_out in itertools.pairwise(widths):
+        layers.append(nn.Linear(width_in, width_out))
+        if norm == "layer":
+            layers.append(nn.LayerNorm(width_out))
+        elif norm == "batch":
+            layers.append(nn.BatchNorm1d(width_out))
+        layers.append(activation())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A user's plain feature extractor, linear classifier and a discriminator of the same family."""
+
+    width: int
+    depth: int
+    activation: Callable[[], nn.Module]
+    norm: str | None = None
+    dropout: float = 0.0
+
+    def build(self, in_features: int, num_classes: int) -> dict[str, nn.Module]:
+        hidden = [self.width] * self.depth
+        discriminator = _stack([self.width, self.width], self.activation, None, 0.0)
+        discriminator.append(nn.Linear(self.width, 1))
+        return {
+            "feature_extractor": _stack([in_features, *hidden], self.activation, self.norm, self.dropout),
+            "classifier": nn.Linear(self.width, num_classes),
+            "discriminator": discriminator,
+        }
+
+
+NETWORKS: dict[str, Network] = {
+    "relu64": Network(64, 2, nn.ReLU),
+    "tanh128": Network(128, 2, nn.Tanh),
+    "gelu256_layernorm": Network(256, 3, nn.GELU, norm="layer"),
+    "gelu256_batchnorm": Network(256, 3, nn.GELU, norm="batch"),
+    "relu64_dropout": Network(64, 2, nn.ReLU, dropout=0.2),
+}
+QUICK_NETWORKS = ["relu64", "gelu256_layernorm"]
+
+# Each contender: the DANNLitModule options, and whether it trains on the target's labels.
+CONTENDERS: dict[str, tuple[dict[str, Any], bool]] = {
+    "source_only": ({"lambda_max": 0.0}, False),
+    "dann": ({}, False),  # every default of DANNLitModule
+    # DANN as other libraries ship it: constant lambda 1, Adam 1e-3, no annealing.
+    "peer_recipe": ({"lambda_schedule": "constant", "lr_schedule": "constant"}, False),
+    "target_oracle": ({"lambda_max": 0.0}, True),
+}
+
+
+def target_accuracy(task: ShiftTask, network: Network, contender: str, seed: int, epochs: int, batch: int) -> float:
+    options, on_target = CONTENDERS[contender]
+    L.seed_everything(seed, verbose=False)
+    if on_target:  # trained on the labelled target rows: the upper bound
+        task = ShiftTask(
+            task.name, task.x_target, task.y_target, task.x_target, task.y_target, task.x_source_val,
+            task.y_source_val, task.x_target_test, task.y_target_test, task.num_classes,
+        )  # fmt: skip
+    model = DANNLitModule(**network.build(task.in_features, task.num_classes), num_classes=task.num_classes, **options)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
+    data = task.datamodule(batch_size=min(batch, len(task.x_source), len(task.x_target)))
+    trainer.fit(model, data)
+    return float(trainer.test(model, data, verbose=False)[0]["test/target_acc"])
+
+
+def check_names(kind: str, names: list[str], valid: dict[str, Any]) -> list[str]:
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        sys.exit(f"shift_suite: unknown {kind} {', '.join(unknown)}; valid: {', '.join(valid)}")
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"tasks {QUICK_TASKS}, networks {QUICK_NETWORKS}")
+    parser.add_argument("--tasks", nargs="+", help="default: all (or the quick ones)")
+    parser.add_argument("--networks", nargs="+", help="default: all (or the quick ones)")
+    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    tasks = check_names("task", args.tasks or (QUICK_TASKS if args.quick else list(TASKS)), TASKS)
+    networks = check_names("network", args.networks or (QUICK_NETWORKS if args.quick else list(NETWORKS)), NETWORKS)
+    contenders = check_names("contender", args.contenders, CONTENDERS)
+    torch.set_num_threads(1)
+
+    print(f"python scripts/shift_suite.py {' '.join(sys.argv[1:])}".strip())
+    print(f"target test accuracy, median over {args.seeds} seeds; {args.epochs} epochs, batch {args.batch_size}")
+    header = " | ".join(contenders)
+    print(f"| task | network | {header} | DANN vs source-only: win / tie / loss | seconds |")
+    print("|---|---|" + "---|" * (len(contenders) + 2))
+    for task_name in tasks:
+        draws = [TASKS[task_name].draw(seed) for seed in range(args.seeds)]
+        for network_name in networks:
+            start = time.perf_counter()
+            scores = {
+                contender: [
+                    target_accuracy(draw, NETWORKS[network_name], contender, seed, args.epochs, args.batch_size)
+                    for seed, draw in enumerate(draws)
+                ]
+                for contender in contenders
+            }
+            cells = " | ".join(f"{statistics.median(scores[c]):.3f}" for c in contenders)
+            record = "n/a"
+            if "dann" in scores and "source_only" in scores:
+                gains = [d - s for d, s in zip(scores["dann"], scores["source_only"], strict=True)]
+                win, loss = sum(g > TIE for g in gains), sum(g < -TIE for g in gains)
+                record = f"{win} / {len(gains) - win - loss} / {loss}"
+            seconds = time.perf_counter() - start
+            print(f"| {task_name} | {network_name} | {cells} | {record} | {seconds:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
