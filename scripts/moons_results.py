@@ -3,7 +3,7 @@
 Runs the shipped configs exactly as `dann-lightning fit --config ...` would, with only the seed
 (and, for the extra tables, the listed options) changed, then tests on the held-out target split.
 
-    python scripts/moons_results.py               # configs/moons*.yaml, 5 seeds (the README table)
+    python scripts/moons_results.py               # configs/moons*.yaml, 5 seeds (the table in docs/results.md)
     python scripts/moons_results.py --shifts      # + milder and harsher shifts, 3 seeds each
     python scripts/moons_results.py --ablation    # + DANN without the defaults' choices, 5 seeds
 """

@@ -1,4 +1,4 @@
-"""Source-only, DANN, CDAN+E and target-only (the oracle) on a domain pair, over seeds: the README tables.
+"""Source-only, DANN, CDAN+E and target-only (the oracle) on a domain pair, over seeds: the tables in docs/results.md.
 
 Runs the shipped configs exactly as `dann-lightning fit --config ...` would, changing only the seed
 (`seed_everything` and the data draw), then tests on the held-out target split. One run at a time,

@@ -4,7 +4,7 @@ Runs configs/tabular_example.yaml exactly as `dann-lightning fit --config ...` w
 seed changed (and `lambda_max=0` for the source-only baseline), then tests on the held-out target
 split. Seed `s` sets both `seed_everything` and the data draw (which also draws the shift).
 
-    python scripts/tabular_results.py                        # 5 seeds, strength 1 (the README table)
+    python scripts/tabular_results.py                        # 5 seeds, strength 1 (the table in docs/results.md)
     python scripts/tabular_results.py --strengths 0.5 1.5    # + milder and harsher shifts, 3 seeds each
 """
 

@@ -20,7 +20,7 @@ class SelfTargetDANNClassifier(DANNClassifier):
         return super().fit(X, y, X_target=X)
 
 
-# Expected failures of check_estimator: none. Every check passes, with X_target=X; see the README.
+# Expected failures of check_estimator: none. Every check passes, with X_target=X; see docs/sklearn.md.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 
