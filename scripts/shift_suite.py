@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import lightning as L
@@ -107,10 +108,18 @@ CONTENDERS: dict[str, tuple[dict[str, Any], bool]] = {
     "peer_recipe": ({"lambda_schedule": "constant", "lr_schedule": "constant"}, False),
     "target_oracle": ({"lambda_max": 0.0}, True),
 }
+# One change to the defaults each, to see what makes DANN's sign flip (not run unless named).
+ABLATIONS: dict[str, tuple[dict[str, Any], bool]] = {
+    "dann_constant_lr": ({"lr_schedule": "constant"}, False),
+    "dann_lambda_0.3": ({"lambda_max": 0.3}, False),
+    "dann_lambda_0.1": ({"lambda_max": 0.1}, False),
+    "dann_adam_3e-4": ({"optimizer": partial(torch.optim.Adam, lr=3e-4)}, False),
+    "dann_manual": ({"optimization": "manual"}, False),
+}
 
 
 def target_accuracy(task: ShiftTask, network: Network, contender: str, seed: int, epochs: int, batch: int) -> float:
-    options, on_target = CONTENDERS[contender]
+    options, on_target = {**CONTENDERS, **ABLATIONS}[contender]
     L.seed_everything(seed, verbose=False)
     if on_target:  # trained on the labelled target rows: the upper bound
         task = ShiftTask(
@@ -146,14 +155,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"tasks {QUICK_TASKS}, networks {QUICK_NETWORKS}")
     parser.add_argument("--tasks", nargs="+", help="default: all (or the quick ones)")
     parser.add_argument("--networks", nargs="+", help="default: all (or the quick ones)")
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS))
+    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), help=f"also: {', '.join(ABLATIONS)}")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     tasks = check_names("task", args.tasks or (QUICK_TASKS if args.quick else list(TASKS)), TASKS)
     networks = check_names("network", args.networks or (QUICK_NETWORKS if args.quick else list(NETWORKS)), NETWORKS)
-    contenders = check_names("contender", args.contenders, CONTENDERS)
+    contenders = check_names("contender", args.contenders, {**CONTENDERS, **ABLATIONS})
     torch.set_num_threads(1)
 
     print(f"python scripts/shift_suite.py {' '.join(sys.argv[1:])}".strip())
