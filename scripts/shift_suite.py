@@ -12,6 +12,7 @@ as a user would write them, not this library's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import statistics
 import sys
@@ -122,10 +123,7 @@ def target_accuracy(task: ShiftTask, network: Network, contender: str, seed: int
     options, on_target = {**CONTENDERS, **ABLATIONS}[contender]
     L.seed_everything(seed, verbose=False)
     if on_target:  # trained on the labelled target rows: the upper bound
-        task = ShiftTask(
-            task.name, task.x_target, task.y_target, task.x_target, task.y_target, task.x_source_val,
-            task.y_source_val, task.x_target_test, task.y_target_test, task.num_classes,
-        )  # fmt: skip
+        task = dataclasses.replace(task, x_source=task.x_target, y_source=task.y_target)
     model = DANNLitModule(**network.build(task.in_features, task.num_classes), num_classes=task.num_classes, **options)
     trainer = L.Trainer(
         accelerator="cpu",
