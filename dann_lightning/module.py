@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.strategies import ParallelStrategy
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from typing_extensions import override
@@ -22,7 +24,14 @@ from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.divergence import DivergenceWatch
 from dann_lightning.domain_head import SOURCE_DOMAIN, TARGET_DOMAIN, DomainHead
 from dann_lightning.errors import ConfigurationError
-from dann_lightning.grl import GradientReversal
+from dann_lightning.grl import GradientReversal, grad_reverse
+from dann_lightning.lambda_search import (
+    DEFAULT_LAMBDA_CANDIDATES,
+    LambdaCriterion,
+    LambdaSearch,
+    check_scored,
+    check_search_data,
+)
 from dann_lightning.losses import classification_loss, domain_loss
 from dann_lightning.metrics import DomainMetrics, loader_domain
 from dann_lightning.nets import set_domain
@@ -71,7 +80,19 @@ class DANNLitModule(L.LightningModule):
         optimizer: builds the optimizer from parameters (default: Adam, learning rate 1e-3). In
             automatic mode it receives all parameters; in manual mode those of the feature extractor
             and classifier.
-        lambda_max: final weight of the adversarial gradient; 0 trains source-only.
+        lambda_max: final weight of the adversarial gradient; 0 trains source-only. ``"auto"``
+            trains one candidate per value of ``lambda_candidates`` side by side (same initial
+            weights, same batches) and keeps, at every validation, the best by
+            ``lambda_criterion``, computed without target labels (see
+            [`dann_lightning.lambda_search`][dann_lightning.lambda_search]). It logs
+            ``val/auto/<criterion>_lambda_<value>`` per candidate and ``val/auto/lambda_max``;
+            ``lambda_search.chosen_lambda`` and ``lambda_search.last_scores`` hold the choice.
+            It needs validation (the target rows' inputs; source labels for ``"source_acc"`` and
+            ``"dev"``) and automatic optimization, and costs one training per candidate.
+        lambda_candidates: with ``lambda_max="auto"``: the values tried; must include 0.
+        lambda_criterion: with ``lambda_max="auto"``: ``"consistency"`` (default; agreement of
+            predicted target classes with their nearest target neighbours in input space),
+            ``"source_acc"``, ``"entropy"``, ``"im"``, ``"snd"`` or ``"dev"``.
         lambda_schedule: ``"ganin"`` (the paper's ramp from 0 to ``lambda_max``) or ``"constant"``.
         gamma: steepness of the ``"ganin"`` ramp.
         lr_schedule: ``"ganin"`` (``lr_0 / (1 + lr_alpha p) ** lr_beta``), ``"cosine"`` or
@@ -112,7 +133,9 @@ class DANNLitModule(L.LightningModule):
         *,
         num_classes: int,
         optimizer: OptimizerCallable = torch.optim.Adam,
-        lambda_max: float = 1.0,
+        lambda_max: float | Literal["auto"] = 1.0,
+        lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
+        lambda_criterion: LambdaCriterion = "consistency",
         lambda_schedule: LambdaScheduleName = "ganin",
         gamma: float = 10.0,
         lr_schedule: LRScheduleName = "ganin",
@@ -144,6 +167,15 @@ class DANNLitModule(L.LightningModule):
         self.num_sources = num_sources
         self.domain_head = DomainHead(num_sources)
         self.domain_metrics = DomainMetrics(num_classes, self.domain_head, selection_scores)
+        self.lambda_search: LambdaSearch | None = None
+        if lambda_max == "auto":
+            networks = {
+                "feature_extractor": feature_extractor,
+                "classifier": classifier,
+                "discriminator": discriminator,
+            }
+            metrics = [DomainMetrics(num_classes, self.domain_head, selection_scores) for _ in lambda_candidates]
+            self.lambda_search = LambdaSearch(networks, lambda_candidates, lambda_criterion, num_classes, metrics)
         self._first_batch_checked = False
         self._compiled = False
 
@@ -164,10 +196,17 @@ class DANNLitModule(L.LightningModule):
         return self.classifier(self.feature_extractor(x))
 
     def current_lambda(self) -> float:
-        """``lambda_p`` for the current training batch."""
-        hp = self.hparams
+        """``lambda_p`` for the current training batch (of the kept candidate with ``lambda_max="auto"``;
+        ``nan`` before the first choice)."""
+        lambda_max = self.hparams.lambda_max
+        if self.lambda_search is not None:
+            lambda_max = self.lambda_search.chosen_lambda
+            lambda_max = float("nan") if lambda_max is None else lambda_max
+        return lambda_max * self._lambda_factor()
+
+    def _lambda_factor(self) -> float:
         p = training_progress(self.trainer, self._optimizer_steps_per_batch())
-        return hp.lambda_max * lambda_factor(hp.lambda_schedule, p, gamma=hp.gamma)
+        return lambda_factor(self.hparams.lambda_schedule, p, gamma=self.hparams.gamma)
 
     # ------------------------------------------------------------------ training
 
@@ -179,24 +218,25 @@ class DANNLitModule(L.LightningModule):
             self._first_batch_checked = True
         x_s = torch.cat([x for x, _ in sources]) if len(sources) > 1 else sources[0][0]
         y_s = torch.cat([y for _, y in sources]) if len(sources) > 1 else sources[0][1]
+        domains = self.domain_head.labels([len(x) for x, _ in sources], len(x_t), x_t.device)
         n_source = len(x_s)
-        self.grl.coeff = self.current_lambda()
-
-        features = self._features(x_s, x_t)
-        domains = self.domain_head.labels([len(x) for x, _ in sources], len(x_t), features.device)
-        class_logits = self._class_logits(features if self.needs_target_predictions else features[:n_source])
-        cls_loss = classification_loss(class_logits[:n_source], y_s)
-        discriminator_input = self.discriminator_input(features, class_logits)
-        if not self.automatic_optimization:  # the discriminator first, on fixed features
-            self._update_discriminator(discriminator_input.detach(), domains, class_logits.detach())
-        domain_logits = self._domain_logits(self.grl(discriminator_input))
-        domain_loss = self.adversarial_loss(domain_logits, domains, class_logits)
-        loss = cls_loss + domain_loss
+        if self.lambda_search is None:
+            self.grl.coeff = self.hparams.lambda_max * self._lambda_factor()
+            cls_loss, domain_loss, domain_acc = self._adversarial_losses(self, self.grl, x_s, y_s, x_t, domains)
+        else:  # lambda_max="auto": every candidate on this batch, each with its own lambda
+            factor = self._lambda_factor()
+            candidates = zip(self.lambda_search.candidates, self.lambda_search.lambdas, strict=True)
+            parts = [
+                self._adversarial_losses(nets, partial(grad_reverse, coeff=value * factor), x_s, y_s, x_t, domains)
+                for nets, value in candidates
+            ]
+            cls_loss, domain_loss, domain_acc = (torch.stack(values).sum() for values in zip(*parts, strict=True))
+            domain_acc = domain_acc / len(parts)
+        loss = cls_loss + domain_loss  # with lambda_max="auto", summed over the candidates
 
         # The loss every step (callback_metrics, progress bar, monitors) and as an epoch mean; the
         # parts as epoch means, which cost no `self.log` call (each ~0.4 ms in Lightning 2.6) a step.
         self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=n_source)
-        domain_acc = self.domain_head.accuracy(domain_logits.detach(), domains)
         self.domain_metrics.update_training(n_source, cls_loss=cls_loss, domain_loss=domain_loss, domain_acc=domain_acc)
         if not self.automatic_optimization:  # then the feature extractor and classifier
             main_optimizer, _ = self.optimizers()
@@ -208,13 +248,37 @@ class DANNLitModule(L.LightningModule):
         # What DivergenceWatch reads: Lightning hands it to on_train_batch_end (loss detached).
         return {"loss": loss, "cls_loss": cls_loss.detach(), "domain_loss": domain_loss.detach()}
 
-    def _features(self, x_s: Tensor, x_t: Tensor) -> Tensor:
+    def _adversarial_losses(
+        self,
+        nets: nn.Module,
+        reverse: Callable[[Tensor], Tensor],
+        x_s: Tensor,
+        y_s: Tensor,
+        x_t: Tensor,
+        domains: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Classification loss, reversed domain loss and the discriminator's accuracy of the networks
+        ``nets`` (this module's, or a candidate's) on one batch."""
+        n_source = len(x_s)
+        features = self._features(nets.feature_extractor, x_s, x_t)
+        class_logits = self._class_logits(
+            nets.classifier, features if self.needs_target_predictions else features[:n_source]
+        )
+        cls_loss = classification_loss(class_logits[:n_source], y_s)
+        discriminator_input = self.discriminator_input(features, class_logits)
+        if not self.automatic_optimization:  # the discriminator first, on fixed features
+            self._update_discriminator(discriminator_input.detach(), domains, class_logits.detach())
+        domain_logits = self._domain_logits(nets.discriminator, reverse(discriminator_input))
+        domain_loss = self.adversarial_loss(domain_logits, domains, class_logits)
+        return cls_loss, domain_loss, self.domain_head.accuracy(domain_logits.detach(), domains)
+
+    def _features(self, feature_extractor: nn.Module, x_s: Tensor, x_t: Tensor) -> Tensor:
         if self.hparams.feature_pass == "separate":
-            set_domain(self.feature_extractor, SOURCE_DOMAIN)  # DomainBatchNorm layers, if any
-            source = self.feature_extractor(x_s)
-            set_domain(self.feature_extractor, TARGET_DOMAIN)
-            return torch.cat([source, self.feature_extractor(x_t)])
-        return self.feature_extractor(torch.cat([x_s, x_t]))
+            set_domain(feature_extractor, SOURCE_DOMAIN)  # DomainBatchNorm layers, if any
+            source = feature_extractor(x_s)
+            set_domain(feature_extractor, TARGET_DOMAIN)
+            return torch.cat([source, feature_extractor(x_t)])
+        return feature_extractor(torch.cat([x_s, x_t]))
 
     # Hooks a conditional variant overrides (see CDANLitModule).
     needs_target_predictions = False  # whether the discriminator needs class predictions on target data
@@ -234,7 +298,7 @@ class DANNLitModule(L.LightningModule):
         strategy = self.trainer.strategy
         distributed = isinstance(strategy, ParallelStrategy) and self.trainer.world_size > 1
         for _ in range(self.hparams.discriminator_steps):
-            loss = self.adversarial_loss(self._domain_logits(inputs), labels, class_logits)
+            loss = self.adversarial_loss(self._domain_logits(self.discriminator, inputs), labels, class_logits)
             optimizer.zero_grad()
             # This backward reaches the discriminator alone, while DDP expects every parameter in
             # a synchronised backward: run it unsynchronised, then average as DDP would.
@@ -253,8 +317,8 @@ class DANNLitModule(L.LightningModule):
             )
         optimizer.step()
 
-    def _class_logits(self, features: Tensor) -> Tensor:
-        logits = self.classifier(features)
+    def _class_logits(self, classifier: nn.Module, features: Tensor) -> Tensor:
+        logits = classifier(features)
         if logits.shape != (len(features), self.num_classes):
             raise ConfigurationError(
                 f"classifier must return logits of shape (batch, num_classes) = ({len(features)}, {self.num_classes}), "
@@ -262,8 +326,8 @@ class DANNLitModule(L.LightningModule):
             )
         return logits
 
-    def _domain_logits(self, features: Tensor) -> Tensor:
-        return self.domain_head.check_logits(self.discriminator(features), len(features))
+    def _domain_logits(self, discriminator: nn.Module, features: Tensor) -> Tensor:
+        return self.domain_head.check_logits(discriminator(features), len(features))
 
     # ------------------------------------------------------------------ evaluation
 
@@ -283,7 +347,51 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.domain_metrics.metrics("val"))
+        search = self.lambda_search
+        if search is None:
+            self.log_dict(self.domain_metrics.metrics("val"))
+            return
+        if self.trainer.sanity_checking:  # untrained candidates: check the data, choose nothing
+            check_scored(search)
+            search.reset()
+            return
+        best = search.choose()
+        self._keep_candidate(best)
+        # The usual names get the kept candidate's values (computed here: which Metric object
+        # backs a name may change between epochs, which Lightning's logging of Metrics forbids).
+        self.log_dict({name: metric.compute() for name, metric in search.metrics[best].metrics("val").items()})
+        search.reset()
+        scores = {f"val/auto/{search.criterion}_lambda_{value:g}": score for value, score in search.last_scores.items()}
+        self.log_dict({**scores, "val/auto/lambda_max": search.lambdas[best]})
+
+    @override
+    def on_train_end(self) -> None:
+        search = self.lambda_search
+        if search is None:
+            return
+        if search.chosen_lambda is None:
+            rank_zero_warn(
+                "lambda_max='auto' chose no candidate, because no validation ran during training "
+                "(check_val_every_n_epoch > max_epochs?): the source-only candidate is kept"
+            )
+            search.chosen.fill_(search.lambdas.index(0.0))
+        self._keep_candidate(int(search.chosen))  # with the weights it ended training with
+        scores = ", ".join(f"lambda_max={value:g}: {score:.4g}" for value, score in search.last_scores.items())
+        if search.chosen_lambda == 0.0:
+            rank_zero_warn(
+                f"lambda_max='auto': adaptation did not help on this data by {search.criterion} ({scores}); "
+                "the source-only model is kept"
+            )
+        else:
+            rank_zero_info(
+                f"lambda_max='auto' kept lambda_max={search.chosen_lambda:g} by {search.criterion} ({scores})"
+            )
+
+    def _keep_candidate(self, index: int) -> None:
+        """Copy candidate ``index``'s weights into this module's networks: the model from now on."""
+        candidate = self.lambda_search.candidates[index]
+        for name in ("feature_extractor", "classifier", "discriminator"):
+            getattr(self, name).load_state_dict(candidate[name].state_dict())
 
     @override
     def on_test_epoch_end(self) -> None:
@@ -298,12 +406,27 @@ class DANNLitModule(L.LightningModule):
         loaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
         domain = loader_domain(loaders, stage, dataloader_idx, self.domain_head)
         x, y = unpack_evaluation_batch(batch)
-        set_domain(self.feature_extractor, TARGET_DOMAIN if domain == "target" else SOURCE_DOMAIN)
-        features = self.feature_extractor(x)
-        set_domain(self.feature_extractor, TARGET_DOMAIN)  # the deployed model runs on the target
-        logits = self._class_logits(features)
-        domain_logits = self._domain_logits(self.discriminator_input(features, logits)) if stage == "val" else None
-        self.domain_metrics.update(stage, domain, features, logits, y, domain_logits)
+        search = self.lambda_search
+        if stage != "val" or search is None:
+            return self._evaluate(self, self.domain_metrics, stage, domain, x, y)
+        for index, nets in enumerate(search.candidates):  # lambda_max="auto": score every candidate
+            outputs = self._evaluate(nets, search.metrics[index], stage, domain, x, y)
+            search.update(index, domain, x, outputs["features"], outputs["logits"], y)
+            if index == max(int(search.chosen), 0):
+                kept = outputs
+        return kept
+
+    def _evaluate(
+        self, nets: nn.Module, metrics: DomainMetrics, stage: str, domain: str, x: Tensor, y: Tensor | None
+    ) -> dict[str, Any]:
+        set_domain(nets.feature_extractor, TARGET_DOMAIN if domain == "target" else SOURCE_DOMAIN)
+        features = nets.feature_extractor(x)
+        set_domain(nets.feature_extractor, TARGET_DOMAIN)  # the deployed model runs on the target
+        logits = self._class_logits(nets.classifier, features)
+        domain_logits = None
+        if stage == "val":
+            domain_logits = self._domain_logits(nets.discriminator, self.discriminator_input(features, logits))
+        metrics.update(stage, domain, features, logits, y, domain_logits)
         # For callbacks (embedding plots, proxy A-distance): what the step computed anyway.
         return {"domain": domain, "features": features, "logits": logits, "labels": y}
 
@@ -321,7 +444,8 @@ class DANNLitModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         options = self.hparams.compile
         if options and not self._compiled:
-            for net in (self.feature_extractor, self.classifier, self.discriminator):
+            candidates = [] if self.lambda_search is None else self._trained_networks()
+            for net in (self.feature_extractor, self.classifier, self.discriminator, *candidates):
                 net.compile(**(options if isinstance(options, dict) else {}))
             self._compiled = True
 
@@ -332,6 +456,8 @@ class DANNLitModule(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if isinstance(datamodule, DomainDataModule):
             datamodule.check_labels(self.num_classes)
+        if self.lambda_search is not None:
+            check_search_data(self.lambda_search, self.trainer, datamodule)
 
     @override
     def on_train_start(self) -> None:
@@ -352,8 +478,7 @@ class DANNLitModule(L.LightningModule):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
         if self.automatic_optimization:
-            nets = (self.feature_extractor, self.classifier, self.discriminator)
-            optimizer = build_optimizer(self.optimizer_factory, *nets)
+            optimizer = build_optimizer(self.optimizer_factory, *self._trained_networks())
             return with_schedule(optimizer, lambda: self.trainer.estimated_stepping_batches)
         main = build_optimizer(self.optimizer_factory, self.feature_extractor, self.classifier)
         discriminator = build_optimizer(self.discriminator_optimizer_factory, self.discriminator)
@@ -362,6 +487,11 @@ class DANNLitModule(L.LightningModule):
             return total_training_batches(self.trainer, self._optimizer_steps_per_batch())
 
         return [with_schedule(main, batches), with_schedule(discriminator, batches)]
+
+    def _trained_networks(self) -> list[nn.Module]:
+        if self.lambda_search is None:
+            return [self.feature_extractor, self.classifier, self.discriminator]
+        return [net for candidate in self.lambda_search.candidates for net in candidate.values()]
 
     def _optimizer_steps_per_batch(self) -> float:
         if self.automatic_optimization:

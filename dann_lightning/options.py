@@ -11,6 +11,7 @@ from torch import nn
 from dann_lightning.analysis.scores import SelectionScoreName
 from dann_lightning.checks import check_choice, check_int, check_real
 from dann_lightning.errors import ConfigurationError
+from dann_lightning.lambda_search import check_lambda_search
 from dann_lightning.nets import has_domain_norm
 from dann_lightning.schedules import LambdaScheduleName, LRScheduleName
 
@@ -26,7 +27,9 @@ def check_options(
     discriminator: nn.Module,
     num_classes: int,
     optimizer: Callable[..., Any],
-    lambda_max: float,
+    lambda_max: float | str,
+    lambda_candidates: Any,
+    lambda_criterion: str,
     lambda_schedule: str,
     gamma: float,
     lr_schedule: str,
@@ -51,7 +54,11 @@ def check_options(
     check_int("num_classes", num_classes, minimum=2)
     check_int("num_sources", num_sources, minimum=1)
     check_int("discriminator_steps", discriminator_steps, minimum=1)
-    check_real("lambda_max", lambda_max, minimum=0.0)
+    if isinstance(lambda_max, str) and lambda_max != "auto":
+        raise ConfigurationError(f"lambda_max must be a number >= 0 or 'auto', got {lambda_max!r}")
+    if lambda_max != "auto":
+        check_real("lambda_max", lambda_max, minimum=0.0)
+    check_lambda_search(lambda_max, lambda_candidates, lambda_criterion)
     check_real("gamma", gamma, minimum=0.0, strict=True)
     check_real("lr_alpha", lr_alpha, minimum=0.0)
     check_real("lr_beta", lr_beta, minimum=0.0)
@@ -73,6 +80,11 @@ def check_options(
         raise ConfigurationError(
             "feature_extractor has DomainBatchNorm layers, which need one pass per domain: "
             "set feature_pass='separate' (got 'joint')"
+        )
+    if lambda_max == "auto" and optimization != "automatic":
+        raise ConfigurationError(
+            "lambda_max='auto' trains its candidates with optimization='automatic'; got optimization='manual' "
+            "(give a number as lambda_max for manual optimization)"
         )
     if optimization == "automatic":
         _check_no_manual_only_options(discriminator_optimizer, discriminator_steps, gradient_clip_val)

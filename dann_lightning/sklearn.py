@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -30,6 +31,7 @@ from torch import nn
 from dann_lightning.checks import check_choice, check_int, check_real
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES
 from dann_lightning.module import DANNLitModule
 from dann_lightning.nets import ACTIVATIONS, MLP, DomainDiscriminator
 
@@ -66,7 +68,14 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         activation: activation of both networks, one of
             [`dann_lightning.nets.ACTIVATIONS`][dann_lightning.nets.ACTIVATIONS].
         lr: Adam's initial learning rate.
-        lambda_max: final weight of the reversed domain gradient; 0 trains source-only.
+        lambda_max: final weight of the reversed domain gradient; 0 trains source-only;
+            ``"auto"`` trains one model per ``lambda_candidates`` value and keeps the best by
+            ``lambda_criterion``, without target labels (``lambda_max_``, ``lambda_scores_``).
+        lambda_candidates: with ``lambda_max="auto"``: the values tried; must include 0.
+        lambda_criterion: with ``lambda_max="auto"``: a
+            [`LambdaCriterion`][dann_lightning.lambda_search.LambdaCriterion].
+        validation_fraction: with ``lambda_max="auto"`` and a criterion that needs source labels
+            (``"source_acc"``, ``"dev"``): the fraction of source rows held out to score on.
         lambda_schedule: ``"ganin"`` (the paper's ramp) or ``"constant"``.
         lr_schedule: ``"ganin"``, ``"cosine"`` or ``"constant"``.
         batch_size: samples per domain per step; clipped to the smaller domain's number of rows.
@@ -83,6 +92,8 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         feature_names_in_: column names, when ``X`` was a data frame with string column names.
         scaler_: the ``StandardScaler`` fitted on ``X`` (``None`` with ``standardize=False``).
         module_: the trained [`DANNLitModule`][dann_lightning.DANNLitModule], on the CPU, in eval mode.
+        lambda_max_: the ``lambda_max`` of the kept model (``lambda_max`` itself unless ``"auto"``).
+        lambda_scores_: with ``lambda_max="auto"``: each candidate's score, by its ``lambda_max``.
 
     Example:
         >>> import numpy as np
@@ -102,7 +113,10 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         discriminator_hidden_features: Sequence[int] = (128,),
         activation: str = "tanh",
         lr: float = 3e-4,
-        lambda_max: float = 1.0,
+        lambda_max: float | str = 1.0,
+        lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
+        lambda_criterion: str = "consistency",
+        validation_fraction: float = 0.2,
         lambda_schedule: str = "ganin",
         lr_schedule: str = "ganin",
         batch_size: int = 64,
@@ -118,6 +132,9 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.activation = activation
         self.lr = lr
         self.lambda_max = lambda_max
+        self.lambda_candidates = lambda_candidates
+        self.lambda_criterion = lambda_criterion
+        self.validation_fraction = validation_fraction
         self.lambda_schedule = lambda_schedule
         self.lr_schedule = lr_schedule
         self.batch_size = batch_size
@@ -163,10 +180,18 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         scaler = StandardScaler().fit(X) if self.standardize else None
         x_source, x_target = self._scale(scaler, X), self._scale(scaler, X_target)
         seed = self._seed()
+        searching = self.lambda_max == "auto"
+        held_out: dict[str, np.ndarray] = {}
+        if searching and self.lambda_criterion in ("source_acc", "dev"):
+            x_source, x_val, y_encoded, y_val = train_test_split(
+                x_source, y_encoded, test_size=self.validation_fraction, random_state=seed, stratify=y_encoded
+            )
+            held_out = {"x_source_val": x_val, "y_source_val": y_val}
         data = DomainDataModule.from_arrays(
             x_source,
             y_encoded,
             x_target,
+            **held_out,
             batch_size=min(self.batch_size, len(x_source), len(x_target)),
             shuffle_seed=seed,
         )
@@ -182,7 +207,9 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 enable_checkpointing=False,
                 enable_progress_bar=self.verbose,
                 enable_model_summary=self.verbose,
-                limit_val_batches=0,  # no validation data: the estimator trains, the caller scores
+                # Validation only to choose lambda_max="auto"'s candidate, once, at the end.
+                limit_val_batches=1.0 if searching else 0,
+                check_val_every_n_epoch=self.max_epochs,
                 num_sanity_val_steps=0,
             )
             trainer.fit(module, datamodule=data)
@@ -190,6 +217,9 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.module_ = module.cpu().eval()
         self.classes_ = classes
         self.scaler_ = scaler
+        search = module.lambda_search
+        self.lambda_max_ = search.chosen_lambda if search is not None else float(self.lambda_max)
+        self.lambda_scores_ = dict(search.last_scores) if search is not None else {}
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -239,6 +269,8 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             num_classes=n_classes,
             optimizer=partial(torch.optim.Adam, lr=self.lr),
             lambda_max=self.lambda_max,
+            lambda_candidates=tuple(self.lambda_candidates),
+            lambda_criterion=self.lambda_criterion,
             lambda_schedule=self.lambda_schedule,
             lr_schedule=self.lr_schedule,
         )
@@ -258,6 +290,7 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         for param in ("batch_size", "max_epochs"):
             check_int(f"{name} {param}", getattr(self, param), minimum=1)
         check_real(f"{name} lr", self.lr, minimum=0.0, strict=True)
+        check_real(f"{name} validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0, strict=True)
         # lambda_max and the schedule names are checked by DANNLitModule, with the valid values listed.
 
     def __sklearn_tags__(self) -> Any:

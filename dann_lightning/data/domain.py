@@ -57,7 +57,10 @@ class DomainDataModule(L.LightningDataModule):
         target_train: yields ``x``, ``(x,)`` or ``(x, y)``.
         source_val: optional, yields ``(x, y)``; with several sources, a list of one per source
             (served as ``source_0``, ``source_1``, ... so that each is logged on its own).
-        target_val: optional, yields ``x`` or ``(x, y)``.
+        target_val: optional, yields ``x`` or ``(x, y)``. Without it, validation serves the target
+            training rows as ``target``, so that the label-free selection scores and
+            ``lambda_max="auto"`` have target rows to score (and ``val/target_acc`` if they carry
+            labels).
         target_test: optional, yields ``x`` or ``(x, y)``.
         batch_size: samples per domain per step (a step sees ``2 * batch_size`` samples).
         num_workers: DataLoader worker processes per loader.
@@ -181,10 +184,11 @@ class DomainDataModule(L.LightningDataModule):
         return CombinedLoader({"source": source, "target": loaders[-1]}, mode="max_size_cycle")
 
     def val_dataloader(self) -> dict[str, DataLoader]:
+        target = self.target_val if self.target_val is not None else self.target_train
         if _is_dataset_list(self.source_val):
             sources = {f"source_{k}": dataset for k, dataset in enumerate(self.source_val)}
-            return self._evaluation_loaders(**sources, target=self.target_val)
-        return self._evaluation_loaders(source=self.source_val, target=self.target_val)
+            return self._evaluation_loaders(**sources, target=target)
+        return self._evaluation_loaders(source=self.source_val, target=target)
 
     def test_dataloader(self) -> dict[str, DataLoader]:
         return self._evaluation_loaders(target=self.target_test)

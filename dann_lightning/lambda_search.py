@@ -1,0 +1,248 @@
+"""``lambda_max="auto"``: candidates trained side by side, one kept by a score without target labels.
+
+Each candidate is a copy of the three networks (the same initial weights), trained on the same
+batches with its own ``lambda_max``; the set includes 0, source-only training. At every validation
+each candidate is scored by a label-free criterion and the best one's weights become the model's
+(``feature_extractor``, ``classifier``, ``discriminator``), so that ``forward``, ``test``,
+``predict`` and export see the chosen model.
+
+The default criterion, ``"consistency"``, rests on the cluster assumption: a good labelling of the
+target puts its class boundaries where the *target inputs* are sparse, so the nearest target
+neighbours of a target row mostly get its predicted class. It is measured in the input space,
+which no candidate can reshape (adapted features can make any labelling look clustered), and
+corrected for chance (Cohen's kappa), so that giving every row one class scores 0, not 1.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.utilities import dim_zero_cat
+
+from dann_lightning.analysis.scores import SCORES
+from dann_lightning.checks import check_choice, check_real
+from dann_lightning.errors import ConfigurationError
+
+LambdaCriterion = Literal["consistency", "source_acc", "entropy", "im", "snd", "dev"]
+DEFAULT_LAMBDA_CANDIDATES = (0.0, 0.1, 0.3, 1.0)
+
+
+def neighbour_agreement(inputs: Tensor, labels: Tensor, num_classes: int, k: int = 10) -> Tensor:
+    """Chance-corrected agreement of each row's label with its ``k`` nearest rows' labels.
+
+    ``(a - e) / (1 - e)`` with ``a`` the fraction of (row, neighbour) pairs that share a label and
+    ``e = sum_c pi_c ** 2`` the agreement expected of labels drawn at random with the labelling's
+    own class frequencies ``pi``. 1: neighbours always agree; 0: no better than chance (and for a
+    labelling with a single class).
+
+    Example:
+        >>> x = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+        >>> neighbour_agreement(x, torch.tensor([0, 0, 0, 1, 1, 1]), 2, k=2).item()
+        1.0
+        >>> neighbour_agreement(x, torch.tensor([0, 0, 0, 0, 0, 0]), 2, k=2).item()
+        0.0
+    """
+    points = inputs.flatten(1).double()
+    k = min(k, len(points) - 1)
+    distances = torch.cdist(points, points)
+    distances.fill_diagonal_(float("inf"))
+    neighbours = distances.topk(k, largest=False).indices
+    agreement = (labels[neighbours] == labels[:, None]).double().mean()
+    frequencies = torch.bincount(labels, minlength=num_classes).double() / len(labels)
+    expected = (frequencies**2).sum()
+    if expected >= 1.0 - 1e-12:
+        return torch.tensor(0.0, dtype=torch.float64)
+    return (agreement - expected) / (1.0 - expected)
+
+
+class NeighbourhoodConsistency(Metric):
+    """[`neighbour_agreement`][dann_lightning.lambda_search.neighbour_agreement] of the predicted
+    classes of target rows, in their input space; higher is better.
+
+    Args:
+        num_classes: classes of the classifier.
+        k: neighbours per row.
+        max_samples: use at most this many rows (evenly spaced), bounding the N x N distances.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, num_classes: int, k: int = 10, max_samples: int = 2000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_classes, self.k, self.max_samples = num_classes, k, max_samples
+        self.add_state("inputs", [], dist_reduce_fx="cat")
+        self.add_state("predictions", [], dist_reduce_fx="cat")
+
+    def update(self, inputs: Tensor, logits: Tensor) -> None:
+        self.inputs.append(inputs.detach().flatten(1).float())
+        self.predictions.append(logits.detach().argmax(dim=1))
+
+    def compute(self) -> Tensor:
+        inputs, predictions = dim_zero_cat(self.inputs), dim_zero_cat(self.predictions)
+        if len(inputs) > self.max_samples:
+            keep = torch.linspace(0, len(inputs) - 1, self.max_samples, device=inputs.device).round().long()
+            inputs, predictions = inputs[keep], predictions[keep]
+        if len(inputs) < 2:
+            return torch.tensor(float("nan"))
+        return neighbour_agreement(inputs, predictions, self.num_classes, self.k).float()
+
+
+class CandidateScore(nn.Module):
+    """One candidate's criterion, fed with every validation batch of every domain."""
+
+    def __init__(self, criterion: str, num_classes: int) -> None:
+        super().__init__()
+        self.criterion = criterion
+        if criterion == "consistency":
+            self.metric: Metric = NeighbourhoodConsistency(num_classes)
+        elif criterion == "source_acc":
+            self.metric = MulticlassAccuracy(num_classes, average="micro")
+        else:
+            self.metric = SCORES[criterion](num_classes) if criterion == "im" else SCORES[criterion]()
+
+    @property
+    def higher_is_better(self) -> bool:
+        return bool(self.metric.higher_is_better)
+
+    @property
+    def needs_source_labels(self) -> bool:
+        return self.criterion in ("source_acc", "dev")
+
+    def update(self, domain: str, inputs: Tensor, features: Tensor, logits: Tensor, labels: Tensor | None) -> None:
+        if domain == "target":
+            if self.criterion == "consistency":
+                self.metric.update(inputs, logits)
+            elif self.criterion == "dev":
+                self.metric.update(features)
+            elif self.criterion != "source_acc":
+                self.metric.update(logits)
+        elif labels is not None:  # a labelled source
+            if self.criterion == "source_acc":
+                self.metric.update(logits, labels)
+            elif self.criterion == "dev":
+                self.metric.update(features, losses=F.cross_entropy(logits.float(), labels, reduction="none"))
+
+    def compute(self) -> float:
+        value = float(self.metric.compute()) if self.metric.update_called else float("nan")
+        self.metric.reset()
+        return value
+
+
+class LambdaSearch(nn.Module):
+    """The candidates of ``lambda_max="auto"``: their networks, their scores and the choice.
+
+    Args:
+        networks: the model's ``feature_extractor``, ``classifier`` and ``discriminator``; each
+            candidate starts from a copy of them.
+        lambdas: each candidate's ``lambda_max``; must include 0 (source-only).
+        criterion: a [`LambdaCriterion`][dann_lightning.lambda_search.LambdaCriterion].
+        num_classes: classes of the classifier.
+        metrics: one [`DomainMetrics`][dann_lightning.metrics.DomainMetrics] per candidate: the
+            kept candidate's are logged under the usual names (``val/target_acc``, ...).
+    """
+
+    def __init__(
+        self,
+        networks: Mapping[str, nn.Module],
+        lambdas: Sequence[float],
+        criterion: str,
+        num_classes: int,
+        metrics: Sequence[nn.Module],
+    ) -> None:
+        super().__init__()
+        self.lambdas = tuple(float(value) for value in lambdas)
+        self.criterion = criterion
+        self.candidates = nn.ModuleList(
+            nn.ModuleDict({name: copy.deepcopy(net) for name, net in networks.items()}) for _ in self.lambdas
+        )
+        self.scores = nn.ModuleList(CandidateScore(criterion, num_classes) for _ in self.lambdas)
+        self.metrics = nn.ModuleList(metrics)
+        self.register_buffer("chosen", torch.tensor(-1))  # index of the kept candidate; -1: none yet
+        self.last_scores: dict[float, float] = {}
+
+    @property
+    def chosen_lambda(self) -> float | None:
+        """``lambda_max`` of the kept candidate, or ``None`` before the first validation."""
+        index = int(self.chosen)
+        return None if index < 0 else self.lambdas[index]
+
+    def update(
+        self, index: int, domain: str, inputs: Tensor, features: Tensor, logits: Tensor, labels: Tensor | None
+    ) -> None:
+        """Feed candidate ``index``'s outputs on one validation batch to its score."""
+        self.scores[index].update(domain, inputs, features, logits, labels)
+
+    def choose(self) -> int:
+        """Score every candidate, keep the best (the smaller ``lambda_max`` on a tie) and return its index."""
+        values = [score.compute() for score in self.scores]
+        self.last_scores = dict(zip(self.lambdas, values, strict=True))
+        sign = 1.0 if self.scores[0].higher_is_better else -1.0
+        ranked = [
+            (sign * value if math.isfinite(value) else -math.inf, -lam) for lam, value in self.last_scores.items()
+        ]
+        best = ranked.index(max(ranked))
+        self.chosen.fill_(best)
+        return best
+
+    def reset(self) -> None:
+        """Forget what the validation batches fed to the scores and metrics."""
+        for module in self.modules():
+            if isinstance(module, Metric):
+                module.reset()
+
+
+def check_scored(search: LambdaSearch) -> None:
+    """Raise ConfigurationError if a validation pass fed no candidate's score (no fitting data)."""
+    if not search.scores[0].metric.update_called:
+        what = "labelled source rows" if search.scores[0].needs_source_labels else "target rows"
+        raise ConfigurationError(
+            f"lambda_max='auto' scores its candidates by {search.criterion!r} on the {what} of the validation "
+            f"data, but the validation loaders gave none: serve them at validation (DomainDataModule: "
+            f"{'source_val' if 'source' in what else 'target_train or target_val'})"
+        )
+
+
+def check_search_data(search: LambdaSearch, trainer: Any, datamodule: Any) -> None:
+    """Raise ConfigurationError before training if ``lambda_max="auto"`` will have nothing to score."""
+    if not trainer.limit_val_batches:
+        raise ConfigurationError(
+            f"lambda_max='auto' chooses among its candidates at validation, but validation is off "
+            f"(Trainer(limit_val_batches={trainer.limit_val_batches!r})): enable it, or give lambda_max a number"
+        )
+    if search.scores[0].needs_source_labels and getattr(datamodule, "source_val", True) is None:
+        raise ConfigurationError(
+            f"lambda_max='auto' with lambda_criterion={search.criterion!r} needs labelled source validation data, "
+            "but the data module has no source_val: give it source_val (from_arrays: x_source_val, y_source_val), "
+            "or choose lambda_criterion='consistency', which needs target rows only"
+        )
+
+
+def check_lambda_search(lambda_max: object, lambda_candidates: Sequence[float], lambda_criterion: str) -> None:
+    """Raise ConfigurationError naming a bad ``lambda_max="auto"`` option."""
+    check_choice("lambda_criterion", lambda_criterion, LambdaCriterion)
+    if lambda_max != "auto":
+        return
+    if isinstance(lambda_candidates, str) or not isinstance(lambda_candidates, Sequence) or len(lambda_candidates) < 2:
+        raise ConfigurationError(
+            "lambda_candidates must be a sequence of at least two lambda_max values including 0, "
+            f"got {lambda_candidates!r}"
+        )
+    for index, value in enumerate(lambda_candidates):
+        check_real(f"lambda_candidates[{index}]", value, minimum=0.0)
+    if 0 not in lambda_candidates:
+        raise ConfigurationError(
+            f"lambda_candidates must include 0 (source-only training, the model kept when adaptation does not "
+            f"help), got {list(lambda_candidates)!r}"
+        )
+    if len(set(lambda_candidates)) != len(lambda_candidates):
+        raise ConfigurationError(f"lambda_candidates must not repeat a value, got {list(lambda_candidates)!r}")
