@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
@@ -141,6 +142,14 @@ class CandidateScore(nn.Module):
 class LambdaSearch(nn.Module):
     """The candidates of ``lambda_max="auto"``: their networks, their scores and the choice.
 
+    Training sums the candidates' losses (each candidate's parameters get exactly their own
+    gradient), so ``train/loss`` is that sum and a step costs one step per candidate. At each
+    validation every candidate is evaluated; the kept one's metrics are logged under the usual
+    names (``val/target_acc``, ...), each candidate's score as ``val/auto/<criterion>_lambda_<value>``
+    and the choice as ``val/auto/lambda_max``; ``chosen_lambda`` and ``last_scores`` hold them.
+    It needs validation: the target rows' inputs (``DomainDataModule`` serves the target training
+    rows when it has no ``target_val``) and, for ``"source_acc"`` and ``"dev"``, labelled source rows.
+
     Args:
         networks: the model's ``feature_extractor``, ``classifier`` and ``discriminator``; each
             candidate starts from a copy of them.
@@ -193,6 +202,42 @@ class LambdaSearch(nn.Module):
         best = ranked.index(max(ranked))
         self.chosen.fill_(best)
         return best
+
+    def end_validation(self, model: nn.Module) -> dict[str, Any]:
+        """Choose, copy the kept candidate's weights into ``model``, and return what to log: the kept
+        candidate's metrics under the usual names, each candidate's score, the chosen ``lambda_max``."""
+        best = self.choose()
+        self.copy_into(model, best)
+        # Values, not Metric objects: which object backs a name may change between epochs, which
+        # Lightning's logging of Metric objects forbids.
+        logged = {name: metric.compute() for name, metric in self.metrics[best].metrics("val").items()}
+        self.reset()
+        logged.update({f"val/auto/{self.criterion}_lambda_{v:g}": score for v, score in self.last_scores.items()})
+        logged["val/auto/lambda_max"] = self.lambdas[best]
+        return logged
+
+    def end_training(self, model: nn.Module) -> None:
+        """Copy the kept candidate, with the weights it ended training with, into ``model``; say which."""
+        if self.chosen_lambda is None:
+            rank_zero_warn(
+                "lambda_max='auto' chose no candidate, because no validation ran during training "
+                "(check_val_every_n_epoch > max_epochs?): the source-only candidate is kept"
+            )
+            self.chosen.fill_(self.lambdas.index(0.0))
+        self.copy_into(model, int(self.chosen))
+        scores = ", ".join(f"lambda_max={value:g}: {score:.4g}" for value, score in self.last_scores.items())
+        if self.chosen_lambda == 0.0:
+            rank_zero_warn(
+                f"lambda_max='auto': adaptation did not help on this data by {self.criterion} ({scores}); "
+                "the source-only model is kept"
+            )
+        else:
+            rank_zero_info(f"lambda_max='auto' kept lambda_max={self.chosen_lambda:g} by {self.criterion} ({scores})")
+
+    def copy_into(self, model: nn.Module, index: int) -> None:
+        """Load candidate ``index``'s weights into ``model``'s networks of the same names."""
+        for name, net in self.candidates[index].items():
+            getattr(model, name).load_state_dict(net.state_dict())
 
     def reset(self) -> None:
         """Forget what the validation batches fed to the scores and metrics."""

@@ -7,6 +7,10 @@ as a user would write them, not this library's.
     python scripts/shift_suite.py --quick            # a few tasks and networks, 3 seeds
     python scripts/shift_suite.py                    # every task and network
     python scripts/shift_suite.py --tasks moons_40 --networks relu64 --contenders source_only dann --seeds 1
+
+After the table, a summary compares every contender with source-only over all pairs: wins, ties
+and losses (a tie is within one point), the median gain over the pairs where source-only is below
+0.9, the worst loss, and the share of the largest possible gains ``dann_auto`` keeps.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import logging
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -105,6 +112,7 @@ QUICK_NETWORKS = ["relu64", "gelu256_layernorm"]
 CONTENDERS: dict[str, tuple[dict[str, Any], bool]] = {
     "source_only": ({"lambda_max": 0.0}, False),
     "dann": ({}, False),  # every default of DANNLitModule
+    "dann_auto": ({"lambda_max": "auto"}, False),  # lambda chosen without target labels
     # DANN as other libraries ship it: constant lambda 1, Adam 1e-3, no annealing.
     "peer_recipe": ({"lambda_schedule": "constant", "lr_schedule": "constant"}, False),
     "target_oracle": ({"lambda_max": 0.0}, True),
@@ -116,11 +124,13 @@ ABLATIONS: dict[str, tuple[dict[str, Any], bool]] = {
     "dann_lambda_0.1": ({"lambda_max": 0.1}, False),
     "dann_adam_3e-4": ({"optimizer": partial(torch.optim.Adam, lr=3e-4)}, False),
     "dann_manual": ({"optimization": "manual"}, False),
+    "dann_lambda_1": ({"lambda_max": 1.0}, False),
 }
 
 
 def target_accuracy(task: ShiftTask, network: Network, contender: str, seed: int, epochs: int, batch: int) -> float:
     options, on_target = {**CONTENDERS, **ABLATIONS}[contender]
+    searching = options.get("lambda_max") == "auto"
     L.seed_everything(seed, verbose=False)
     if on_target:  # trained on the labelled target rows: the upper bound
         task = dataclasses.replace(task, x_source=task.x_target, y_source=task.y_target)
@@ -133,12 +143,51 @@ def target_accuracy(task: ShiftTask, network: Network, contender: str, seed: int
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        limit_val_batches=0,
+        limit_val_batches=1.0 if searching else 0,  # lambda_max="auto" chooses at validation
+        check_val_every_n_epoch=epochs,
         num_sanity_val_steps=0,
     )
     data = task.datamodule(batch_size=min(batch, len(task.x_source), len(task.x_target)))
     trainer.fit(model, data)
     return float(trainer.test(model, data, verbose=False)[0]["test/target_acc"])
+
+
+def run(job: tuple[str, str, str, int, int, int]) -> float:
+    task_name, network_name, contender, seed, epochs, batch = job
+    torch.set_num_threads(1)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")  # per-run Lightning advice (workers, small batches): not results
+    task = TASKS[task_name].draw(seed)
+    return target_accuracy(task, NETWORKS[network_name], contender, seed, epochs, batch)
+
+
+def summary(results: dict[tuple[str, str], dict[str, list[float]]], contenders: list[str]) -> list[str]:
+    """Each contender against source-only over all (task, network) pairs, medians over seeds."""
+    if "source_only" not in contenders:
+        return []
+    medians = {pair: {c: statistics.median(values) for c, values in scores.items()} for pair, scores in results.items()}
+    lines = [
+        "| contender | win / tie / loss | not > 1 pt below | median gain where source-only < 0.9 | worst |",
+        "|---|---|---|---|---|",
+    ]
+    for contender in contenders:
+        if contender in ("source_only", "target_oracle"):
+            continue
+        gains = [m[contender] - m["source_only"] for m in medians.values()]
+        hard = [m[contender] - m["source_only"] for m in medians.values() if m["source_only"] < 0.9]
+        win, loss = sum(g > TIE for g in gains), sum(g < -TIE for g in gains)
+        median_hard = f"{100 * statistics.median(hard):+.1f}" if hard else "n/a"
+        lines.append(
+            f"| {contender} | {win} / {len(gains) - win - loss} / {loss} | {100 * (1 - loss / len(gains)):.0f}% | "
+            f"{median_hard} | {100 * min(gains):+.1f} |"
+        )
+    if "dann_auto" in contenders:
+        for reference in [c for c in contenders if c not in ("source_only", "target_oracle", "dann_auto")]:
+            positive = sum(max(0.0, m[reference] - m["source_only"]) for m in medians.values())
+            auto = sum(max(0.0, m["dann_auto"] - m["source_only"]) for m in medians.values())
+            if positive > 0:
+                lines.append(f"\ndann_auto's summed positive gains: {100 * auto / positive:.0f}% of {reference}'s")
+    return lines
 
 
 def check_names(kind: str, names: list[str], valid: dict[str, Any]) -> list[str]:
@@ -157,36 +206,41 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="runs in parallel, one CPU thread each")
     args = parser.parse_args()
     tasks = check_names("task", args.tasks or (QUICK_TASKS if args.quick else list(TASKS)), TASKS)
     networks = check_names("network", args.networks or (QUICK_NETWORKS if args.quick else list(NETWORKS)), NETWORKS)
     contenders = check_names("contender", args.contenders, {**CONTENDERS, **ABLATIONS})
-    torch.set_num_threads(1)
 
     print(f"python scripts/shift_suite.py {' '.join(sys.argv[1:])}".strip())
     print(f"target test accuracy, median over {args.seeds} seeds; {args.epochs} epochs, batch {args.batch_size}")
-    header = " | ".join(contenders)
-    print(f"| task | network | {header} | DANN vs source-only: win / tie / loss | seconds |")
-    print("|---|---|" + "---|" * (len(contenders) + 2))
-    for task_name in tasks:
-        draws = [TASKS[task_name].draw(seed) for seed in range(args.seeds)]
-        for network_name in networks:
-            start = time.perf_counter()
-            scores = {
-                contender: [
-                    target_accuracy(draw, NETWORKS[network_name], contender, seed, args.epochs, args.batch_size)
-                    for seed, draw in enumerate(draws)
-                ]
-                for contender in contenders
-            }
-            cells = " | ".join(f"{statistics.median(scores[c]):.3f}" for c in contenders)
-            record = "n/a"
-            if "dann" in scores and "source_only" in scores:
-                gains = [d - s for d, s in zip(scores["dann"], scores["source_only"], strict=True)]
-                win, loss = sum(g > TIE for g in gains), sum(g < -TIE for g in gains)
-                record = f"{win} / {len(gains) - win - loss} / {loss}"
-            seconds = time.perf_counter() - start
-            print(f"| {task_name} | {network_name} | {cells} | {record} | {seconds:.0f} |", flush=True)
+    jobs = [
+        (task, network, contender, seed, args.epochs, args.batch_size)
+        for task in tasks
+        for network in networks
+        for contender in contenders
+        for seed in range(args.seeds)
+    ]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        accuracies = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    results: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for (task, network, contender, *_), accuracy in accuracies.items():
+        results.setdefault((task, network), {}).setdefault(contender, []).append(accuracy)
+
+    print(f"| task | network | {' | '.join(contenders)} | DANN vs source-only: win / tie / loss |")
+    print("|---|---|" + "---|" * (len(contenders) + 1))
+    for (task, network), scores in results.items():
+        cells = " | ".join(f"{statistics.median(scores[c]):.3f}" for c in contenders)
+        record = "n/a"
+        if "dann" in scores and "source_only" in scores:
+            gains = [d - s for d, s in zip(scores["dann"], scores["source_only"], strict=True)]
+            win, loss = sum(g > TIE for g in gains), sum(g < -TIE for g in gains)
+            record = f"{win} / {len(gains) - win - loss} / {loss}"
+        print(f"| {task} | {network} | {cells} | {record} |")
+    print()
+    print("\n".join(summary(results, contenders)))
+    print(f"\n{len(jobs)} runs, {time.perf_counter() - start:.0f} s with {args.workers} worker(s)")
 
 
 if __name__ == "__main__":

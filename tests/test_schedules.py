@@ -94,6 +94,6 @@ def test_schedules_continue_after_resume(tmp_path):
 
     assert len(full.lambdas) == 16
     assert len(resumed.lambdas) == 8
-    assert resumed.lambdas == pytest.approx(expected_lambdas(16)[8:], rel=1e-6)
+    assert resumed.lambdas == pytest.approx(expected_lambdas(16, resumed_module.hparams.lambda_max)[8:], rel=1e-6)
     assert resumed.lambdas == pytest.approx(full.lambdas[8:], rel=1e-6)
     assert resumed.lrs == pytest.approx(full.lrs[8:], rel=1e-6)

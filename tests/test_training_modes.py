@@ -149,7 +149,7 @@ def test_manual_step_updates_the_discriminator_first_then_the_features_against_i
 
 def test_max_steps_counts_every_optimizer_step_in_manual_mode(tmp_path):
     record = Record()
-    module = make_module(optimization="manual", discriminator_steps=3)
+    module = make_module(optimization="manual", discriminator_steps=3, lambda_max=1.0)
     trainer = make_trainer(tmp_path, callbacks=[record], max_steps=8, max_epochs=-1, limit_val_batches=0)
     trainer.fit(module, make_datamodule())
     # 3 discriminator steps + 1 main step per batch: 8 optimizer steps are 2 batches, and the ramp
@@ -261,7 +261,7 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, opt
 @pytest.mark.parametrize("limit", [{"max_epochs": 3}, {"max_steps": 4, "max_epochs": -1}])
 def test_gradient_accumulation_keeps_the_schedules_in_batch_units(tmp_path, limit):
     record = Record()
-    module = make_module()
+    module = make_module(lambda_max=1.0)
     trainer = make_trainer(tmp_path, callbacks=[record], accumulate_grad_batches=2, limit_val_batches=0, **limit)
     trainer.fit(module, make_datamodule())
     # 4 batches per epoch. By epochs: 12 batches, 6 optimizer steps. By steps: 4 steps = 8 batches.
