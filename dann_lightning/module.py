@@ -67,7 +67,8 @@ class DANNLitModule(L.LightningModule):
       LR schedule. Each batch first updates the discriminator ``discriminator_steps`` times on the
       domain loss of the (fixed) features, then the feature extractor and classifier on the
       classification loss + the reversed domain loss against the updated discriminator.
-      ``max_steps`` counts every optimizer step: ``discriminator_steps + 1`` per batch. Gradient
+      ``max_steps`` counts every optimizer step: ``discriminator_steps + 1`` per batch (each
+      candidate's discriminator steps with ``lambda_max="auto"``). Gradient
       clipping is this module's ``gradient_clip_val``, not the Trainer's. With ``lambda_max=0``
       the two modes coincide.
 
@@ -191,12 +192,11 @@ class DANNLitModule(L.LightningModule):
         return self.classifier(self.feature_extractor(x))
 
     def current_lambda(self) -> float:
-        """``lambda_p`` for the current training batch (of the kept candidate with ``lambda_max="auto"``;
-        ``nan`` before the first choice)."""
+        """``lambda_p`` for the current training batch (with ``lambda_max="auto"``, the kept
+        candidate's; 0 before the first choice)."""
         lambda_max = self.hparams.lambda_max
         if self.lambda_search is not None:
-            lambda_max = self.lambda_search.chosen_lambda
-            lambda_max = float("nan") if lambda_max is None else lambda_max
+            lambda_max = self.lambda_search.chosen_lambda or 0.0
         return lambda_max * self._lambda_factor()
 
     def _lambda_factor(self) -> float:
@@ -215,8 +215,8 @@ class DANNLitModule(L.LightningModule):
         y_s = torch.cat([y for _, y in sources]) if len(sources) > 1 else sources[0][1]
         domains = self.domain_head.labels([len(x) for x, _ in sources], len(x_t), x_t.device)
         n_source = len(x_s)
+        self.grl.coeff = self.current_lambda()
         if self.lambda_search is None:
-            self.grl.coeff = self.hparams.lambda_max * self._lambda_factor()
             cls_loss, domain_loss, domain_acc = self._adversarial_losses(self, self.grl, x_s, y_s, x_t, domains)
         else:  # lambda_max="auto": every candidate on this batch, each with its own lambda
             factor = self._lambda_factor()
@@ -262,7 +262,7 @@ class DANNLitModule(L.LightningModule):
         cls_loss = classification_loss(class_logits[:n_source], y_s)
         discriminator_input = self.discriminator_input(features, class_logits)
         if not self.automatic_optimization:  # the discriminator first, on fixed features
-            self._update_discriminator(discriminator_input.detach(), domains, class_logits.detach())
+            self._update_discriminator(nets.discriminator, discriminator_input.detach(), domains, class_logits.detach())
         domain_logits = self._domain_logits(nets.discriminator, reverse(discriminator_input))
         domain_loss = self.adversarial_loss(domain_logits, domains, class_logits)
         return cls_loss, domain_loss, self.domain_head.accuracy(domain_logits.detach(), domains)
@@ -287,20 +287,23 @@ class DANNLitModule(L.LightningModule):
         cross-entropy over the domains with several sources."""
         return domain_loss(domain_logits, labels)
 
-    def _update_discriminator(self, inputs: Tensor, labels: Tensor, class_logits: Tensor) -> None:
-        """Manual mode: ``discriminator_steps`` updates of the discriminator on fixed inputs."""
+    def _update_discriminator(
+        self, discriminator: nn.Module, inputs: Tensor, labels: Tensor, class_logits: Tensor
+    ) -> None:
+        """Manual mode: ``discriminator_steps`` updates of ``discriminator`` on fixed inputs (the
+        optimizer holds every candidate's with ``lambda_max="auto"``: only this one has gradients)."""
         _, optimizer = self.optimizers()
         strategy = self.trainer.strategy
         distributed = isinstance(strategy, ParallelStrategy) and self.trainer.world_size > 1
         for _ in range(self.hparams.discriminator_steps):
-            loss = self.adversarial_loss(self._domain_logits(self.discriminator, inputs), labels, class_logits)
+            loss = self.adversarial_loss(self._domain_logits(discriminator, inputs), labels, class_logits)
             optimizer.zero_grad()
             # This backward reaches the discriminator alone, while DDP expects every parameter in
             # a synchronised backward: run it unsynchronised, then average as DDP would.
             with strategy.block_backward_sync() if distributed else nullcontext():
                 self.manual_backward(loss)
             if distributed:
-                average_gradients(self.discriminator.parameters(), strategy)
+                average_gradients(discriminator.parameters(), strategy)
             self._clip_and_step(optimizer)
 
     def _clip_and_step(self, optimizer: Optimizer) -> None:
@@ -337,8 +340,10 @@ class DANNLitModule(L.LightningModule):
     @override
     def on_train_epoch_end(self) -> None:
         self.log_dict(self.domain_metrics.metrics("train"))
-        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
-        self.log_dict({"train/lambda": self.grl.coeff, "train/lr": lr})  # at the epoch's last batch
+        scalars = {"train/lr": self.trainer.optimizers[0].param_groups[0]["lr"]}  # at the epoch's last batch
+        if self.lambda_search is None or self.lambda_search.chosen_lambda is not None:
+            scalars["train/lambda"] = self.grl.coeff
+        self.log_dict(scalars)
 
     @override
     def on_validation_epoch_end(self) -> None:
@@ -408,8 +413,8 @@ class DANNLitModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         options = self.hparams.compile
         if options and not self._compiled:
-            candidates = [] if self.lambda_search is None else self._trained_networks()
-            for net in (self.feature_extractor, self.classifier, self.discriminator, *candidates):
+            every = [self] if self.lambda_search is None else [self, *self.lambda_search.candidates]
+            for net in (net for nets in every for net in (nets.feature_extractor, nets.classifier, nets.discriminator)):
                 net.compile(**(options if isinstance(options, dict) else {}))
             self._compiled = True
 
@@ -441,23 +446,23 @@ class DANNLitModule(L.LightningModule):
             scheduler = progress_lr_scheduler(optimizer, schedule, total_steps, alpha=hp.lr_alpha, beta=hp.lr_beta)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+        # What is trained: this module's networks, or every candidate's with lambda_max="auto".
+        trained = [self] if self.lambda_search is None else list(self.lambda_search.candidates)
+        features_and_classifiers = [net for nets in trained for net in (nets.feature_extractor, nets.classifier)]
+        discriminators = [nets.discriminator for nets in trained]
         if self.automatic_optimization:
-            optimizer = build_optimizer(self.optimizer_factory, *self._trained_networks())
+            optimizer = build_optimizer(self.optimizer_factory, *features_and_classifiers, *discriminators)
             return with_schedule(optimizer, lambda: self.trainer.estimated_stepping_batches)
-        main = build_optimizer(self.optimizer_factory, self.feature_extractor, self.classifier)
-        discriminator = build_optimizer(self.discriminator_optimizer_factory, self.discriminator)
+        main = build_optimizer(self.optimizer_factory, *features_and_classifiers)
+        discriminator = build_optimizer(self.discriminator_optimizer_factory, *discriminators)
 
         def batches() -> int:  # manual mode steps both schedules once per batch
             return total_training_batches(self.trainer, self._optimizer_steps_per_batch())
 
         return [with_schedule(main, batches), with_schedule(discriminator, batches)]
 
-    def _trained_networks(self) -> list[nn.Module]:
-        if self.lambda_search is None:
-            return [self.feature_extractor, self.classifier, self.discriminator]
-        return [net for candidate in self.lambda_search.candidates for net in candidate.values()]
-
     def _optimizer_steps_per_batch(self) -> float:
         if self.automatic_optimization:
             return 1.0 / self.trainer.accumulate_grad_batches
-        return float(self.hparams.discriminator_steps + 1)
+        candidates = 1 if self.lambda_search is None else len(self.lambda_search.candidates)
+        return float(candidates * self.hparams.discriminator_steps + 1)

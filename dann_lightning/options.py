@@ -81,11 +81,6 @@ def check_options(
             "feature_extractor has DomainBatchNorm layers, which need one pass per domain: "
             "set feature_pass='separate' (got 'joint')"
         )
-    if lambda_max == "auto" and optimization != "automatic":
-        raise ConfigurationError(
-            "lambda_max='auto' trains its candidates with optimization='automatic'; got optimization='manual' "
-            "(give a number as lambda_max for manual optimization)"
-        )
     if optimization == "automatic":
         _check_no_manual_only_options(discriminator_optimizer, discriminator_steps, gradient_clip_val)
 

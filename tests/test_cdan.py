@@ -94,3 +94,11 @@ def test_a_discriminator_of_the_wrong_width_is_named():
 def test_several_sources_are_refused_with_the_alternative_named():
     with pytest.raises(ConfigurationError, match=r"one source domain, got num_sources=2.*DANNLitModule\(num_sources"):
         cdan(num_sources=2)
+
+
+def test_cdan_chooses_lambda_automatically(tmp_path):
+    module = cdan(lambda_max="auto", lambda_candidates=(0.0, 1.0))
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(module, make_datamodule())
+    assert module.lambda_search.chosen_lambda in (0.0, 1.0)
+    assert trainer.callback_metrics["val/auto/lambda_max"].item() == module.lambda_search.chosen_lambda

@@ -119,3 +119,18 @@ def test_console_entry_point_trains_the_builtin_moons_and_logs_to_tensorboard(tm
     assert expected | {"val/source_acc", "val/target_acc", "val/domain_acc"} <= scalars
     lambdas = [event.value for event in events.Scalars("train/lambda")]
     assert lambdas == sorted(lambdas) and lambdas[-1] > 0.9  # two epochs: the ramp runs to the end
+
+
+def test_cli_chooses_lambda_automatically_and_the_checkpoint_keeps_the_choice(tmp_path):
+    args = ["--model.init_args.lambda_max=auto", "--model.init_args.lambda_candidates=[0, 1]"]
+    cli = build_cli(["fit", *args, *QUICK, *quiet(tmp_path)])
+    chosen = cli.model.lambda_search.chosen_lambda
+    assert chosen in (0.0, 1.0)
+    metrics = cli.trainer.callback_metrics
+    assert metrics["val/auto/lambda_max"].item() == chosen
+    assert {"val/auto/consistency_lambda_0", "val/auto/consistency_lambda_1"} <= set(metrics)
+    events = EventAccumulator(str(Path(cli.trainer.log_dir)))
+    events.Reload()
+    assert "val/auto/lambda_max" in events.Tags()["scalars"]
+    restored = DANNLitModule.load_from_checkpoint(cli.trainer.checkpoint_callback.best_model_path)
+    assert restored.lambda_search.chosen_lambda == chosen

@@ -50,16 +50,30 @@ def _first_weight(candidate):
     return next(candidate["feature_extractor"].parameters())
 
 
-def test_lambda_zero_candidate_is_source_only_training(tmp_path):
+@pytest.mark.parametrize("optimization", ["automatic", "manual"])
+def test_lambda_zero_candidate_is_source_only_training(tmp_path, optimization):
     """With its lambda of 0, the first candidate ends exactly where a source-only run ends."""
-    auto = make_module(lambda_max="auto", lambda_candidates=CANDIDATES)
+    auto = make_module(lambda_max="auto", lambda_candidates=CANDIDATES, optimization=optimization)
     make_trainer(tmp_path, max_epochs=2, limit_val_batches=1).fit(auto, make_datamodule())
-    plain = make_module(lambda_max=0.0)
+    plain = make_module(lambda_max=0.0, optimization=optimization)
     make_trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(plain, make_datamodule())
     candidate = auto.lambda_search.candidates[0]
     for name in ("feature_extractor", "classifier"):
         for got, want in zip(candidate[name].parameters(), getattr(plain, name).parameters(), strict=True):
             torch.testing.assert_close(got, want)
+
+
+def test_manual_mode_counts_each_candidates_discriminator_steps(tmp_path):
+    model = make_module(lambda_max="auto", lambda_candidates=CANDIDATES, optimization="manual", discriminator_steps=2)
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(model, make_datamodule())  # 4 batches of 16
+    assert trainer.global_step == 4 * (len(CANDIDATES) * 2 + 1)
+    discriminators = [c["discriminator"] for c in model.lambda_search.candidates]
+    assert not torch.allclose(_first(discriminators[0]), _first(discriminators[1]))
+
+
+def _first(module):
+    return next(module.parameters())
 
 
 def test_the_kept_candidate_is_the_model_and_its_scores_are_logged(tmp_path):
@@ -121,7 +135,6 @@ def _networks():
         ({"lambda_candidates": (0.0, -1.0)}, r"lambda_candidates\[1\] must be a finite number >= 0, got -1.0"),
         ({"lambda_candidates": (0.0, 1.0, 1.0)}, "lambda_candidates must not repeat a value"),
         ({"lambda_criterion": "accuracy"}, "unknown lambda_criterion 'accuracy'; valid: 'consistency', 'source_acc'"),
-        ({"optimization": "manual"}, "lambda_max='auto' trains its candidates with optimization='automatic'"),
     ],
 )
 def test_bad_lambda_search_options_are_named(options, message):
