@@ -378,12 +378,11 @@ class DANNLitModule(L.LightningModule):
         search = self.lambda_search
         if stage != "val" or search is None:
             return self._evaluate(self, self.domain_metrics, stage, domain, x, y)
-        for index, nets in enumerate(search.candidates):  # lambda_max="auto": score every candidate
-            outputs = self._evaluate(nets, search.metrics[index], stage, domain, x, y)
-            search.update(index, domain, x, outputs["features"], outputs["logits"], y)
-            if index == max(int(search.chosen), 0):
-                kept = outputs
-        return kept
+        outputs = []  # lambda_max="auto": evaluate and score every candidate
+        for index, (nets, metrics) in enumerate(zip(search.candidates, search.metrics, strict=True)):
+            outputs.append(self._evaluate(nets, metrics, stage, domain, x, y))
+            search.update(index, domain, x, outputs[-1]["features"], outputs[-1]["logits"], y)
+        return outputs[max(int(search.chosen), 0)]  # the kept candidate's, for callbacks
 
     def _evaluate(
         self, nets: nn.Module, metrics: DomainMetrics, stage: str, domain: str, x: Tensor, y: Tensor | None

@@ -123,6 +123,7 @@ ABLATIONS: dict[str, tuple[dict[str, Any], bool]] = {
     "dann_lambda_0.3": ({"lambda_max": 0.3}, False),
     "dann_lambda_0.1": ({"lambda_max": 0.1}, False),
     "dann_adam_3e-4": ({"optimizer": partial(torch.optim.Adam, lr=3e-4)}, False),
+    "dann_adam_beta1_0.5": ({"optimizer": partial(torch.optim.Adam, betas=(0.5, 0.999))}, False),
     "dann_manual": ({"optimization": "manual"}, False),
     "dann_lambda_1": ({"lambda_max": 1.0}, False),
 }

@@ -129,3 +129,14 @@ def test_missing_dataset_for_a_stage_is_named():
         datamodule.setup("test")
     with pytest.raises(DANNError, match=r"source_train must yield \(features, label\) pairs"):
         make_datamodule(source_train=TensorDataset(x)).setup("fit")
+
+
+def test_without_target_val_validation_serves_the_target_training_rows():
+    x_target, _ = blobs(32, shift=0.5, seed=2)
+    datamodule = make_datamodule(target_train=TensorDataset(x_target), target_val=None)
+    datamodule.setup("fit")
+    served = torch.cat([batch[0] for batch in datamodule.val_dataloader()["target"]])
+    torch.testing.assert_close(served, x_target)
+    labelled = make_datamodule()
+    labelled.setup("fit")
+    assert len(next(iter(labelled.val_dataloader()["target"]))) == 2  # target_val's own (x, y)
