@@ -6,6 +6,7 @@ as a user would write them, not this library's.
 
     python scripts/shift_suite.py --quick            # a few tasks and networks, 3 seeds
     python scripts/shift_suite.py                    # every task and network
+    python scripts/shift_suite.py --slow             # and digits -> digits-M (flattened pixels)
     python scripts/shift_suite.py --tasks moons_40 --networks relu64 --contenders source_only dann --seeds 1
 
 After the table, a summary compares every contender with source-only over all pairs: wins, ties
@@ -34,9 +35,17 @@ import torch
 from torch import nn
 
 from dann_lightning import DANNLitModule
+from dann_lightning.data import make_digits_shift
 from dann_lightning.data.shifts import ShiftTask, make_shift
 
 TIE = 0.01  # within one point of source-only counts as a tie
+
+
+def record(gains: list[float]) -> tuple[int, int, int]:
+    """Wins, ties and losses against source-only (accuracy gains rounded: 0.79 - 0.80 is a tie)."""
+    rounded = [round(gain, 9) for gain in gains]
+    win, loss = sum(g > TIE for g in rounded), sum(g < -TIE for g in rounded)
+    return win, len(gains) - win - loss, loss
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,22 @@ TASKS: dict[str, Task] = {
     "tabular": Task("tabular", {}),
 }
 QUICK_TASKS = ["moons_40", "covariate_translation_10d", "label_proportion", "breast_cancer"]
+
+
+@dataclass(frozen=True)
+class DigitsTask:
+    """digits -> digits-M (``make_digits_shift``), each image flattened to one row of pixels."""
+
+    image_size: int = 16
+
+    def draw(self, seed: int) -> ShiftTask:
+        shift = make_digits_shift(image_size=self.image_size, seed=seed)
+        splits = [shift.source_train, shift.target_train, shift.source_val, shift.target_test]
+        rows = [array for x, y in splits for array in (x.reshape(len(x), -1), y)]
+        return ShiftTask("digits_m", *rows, num_classes=10)
+
+
+SLOW_TASKS: dict[str, DigitsTask] = {"digits_m": DigitsTask()}  # run with --slow or --tasks digits_m
 
 
 def _stack(widths: list[int], activation: Callable[[], nn.Module], norm: str | None, dropout: float) -> nn.Module:
@@ -158,7 +183,7 @@ def run(job: tuple[str, str, str, int, int, int]) -> float:
     torch.set_num_threads(1)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")  # per-run Lightning advice (workers, small batches): not results
-    task = TASKS[task_name].draw(seed)
+    task = {**TASKS, **SLOW_TASKS}[task_name].draw(seed)
     return target_accuracy(task, NETWORKS[network_name], contender, seed, epochs, batch)
 
 
@@ -176,10 +201,10 @@ def summary(results: dict[tuple[str, str], dict[str, list[float]]], contenders: 
             continue
         gains = [m[contender] - m["source_only"] for m in medians.values()]
         hard = [m[contender] - m["source_only"] for m in medians.values() if m["source_only"] < 0.9]
-        win, loss = sum(g > TIE for g in gains), sum(g < -TIE for g in gains)
+        win, tie, loss = record(gains)
         median_hard = f"{100 * statistics.median(hard):+.1f}" if hard else "n/a"
         lines.append(
-            f"| {contender} | {win} / {len(gains) - win - loss} / {loss} | {100 * (1 - loss / len(gains)):.0f}% | "
+            f"| {contender} | {win} / {tie} / {loss} | {100 * (1 - loss / len(gains)):.0f}% | "
             f"{median_hard} | {100 * min(gains):+.1f} |"
         )
     if "dann_auto" in contenders:
@@ -202,6 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"tasks {QUICK_TASKS}, networks {QUICK_NETWORKS}")
     parser.add_argument("--tasks", nargs="+", help="default: all (or the quick ones)")
+    parser.add_argument("--slow", action="store_true", help=f"also the image tasks {list(SLOW_TASKS)}")
     parser.add_argument("--networks", nargs="+", help="default: all (or the quick ones)")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), help=f"also: {', '.join(ABLATIONS)}")
     parser.add_argument("--seeds", type=int, default=3)
@@ -209,7 +235,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel, one CPU thread each")
     args = parser.parse_args()
-    tasks = check_names("task", args.tasks or (QUICK_TASKS if args.quick else list(TASKS)), TASKS)
+    default_tasks = (QUICK_TASKS if args.quick else list(TASKS)) + (list(SLOW_TASKS) if args.slow else [])
+    tasks = check_names("task", args.tasks or default_tasks, {**TASKS, **SLOW_TASKS})
     networks = check_names("network", args.networks or (QUICK_NETWORKS if args.quick else list(NETWORKS)), NETWORKS)
     contenders = check_names("contender", args.contenders, {**CONTENDERS, **ABLATIONS})
 
@@ -233,12 +260,11 @@ def main() -> None:
     print("|---|---|" + "---|" * (len(contenders) + 1))
     for (task, network), scores in results.items():
         cells = " | ".join(f"{statistics.median(scores[c]):.3f}" for c in contenders)
-        record = "n/a"
+        seeds = "n/a"
         if "dann" in scores and "source_only" in scores:
             gains = [d - s for d, s in zip(scores["dann"], scores["source_only"], strict=True)]
-            win, loss = sum(g > TIE for g in gains), sum(g < -TIE for g in gains)
-            record = f"{win} / {len(gains) - win - loss} / {loss}"
-        print(f"| {task} | {network} | {cells} | {record} |")
+            seeds = " / ".join(map(str, record(gains)))
+        print(f"| {task} | {network} | {cells} | {seeds} |")
     print()
     print("\n".join(summary(results, contenders)))
     print(f"\n{len(jobs)} runs, {time.perf_counter() - start:.0f} s with {args.workers} worker(s)")
