@@ -165,13 +165,17 @@ def test_without_target_val_the_target_training_rows_are_scored(tmp_path):
     assert "val/target_acc" not in trainer.callback_metrics  # the training rows carry no labels
 
 
-def test_sklearn_auto_reports_the_choice():
+@pytest.mark.parametrize("criterion", ["consistency", "source_acc"])  # source_acc: on held-out source rows
+def test_sklearn_auto_reports_the_choice(criterion):
     x, y = blobs(120, seed=1)
     x_target, _ = blobs(120, shift=0.5, seed=2)
-    clf = DANNClassifier(hidden_features=(8,), max_epochs=3, lr=1e-2, lambda_max="auto", random_state=0)
+    clf = DANNClassifier(
+        hidden_features=(8,), max_epochs=3, lr=1e-2, lambda_max="auto", lambda_criterion=criterion, random_state=0
+    )
     clf.fit(x.numpy(), y.numpy(), X_target=x_target.numpy())
     assert clf.lambda_max_ in clf.lambda_candidates
     assert set(clf.lambda_scores_) == set(clf.lambda_candidates)
+    assert all(np.isfinite(score) for score in clf.lambda_scores_.values())
     fixed = DANNClassifier(hidden_features=(8,), max_epochs=1, random_state=0)
     fixed.fit(x.numpy(), y.numpy(), X_target=x_target.numpy())
     assert fixed.lambda_max_ == 1.0 and fixed.lambda_scores_ == {}

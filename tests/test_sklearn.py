@@ -137,6 +137,10 @@ def test_predict_before_fit_raises_not_fitted_error():
         ({"lr": -1.0}, "lr must be a finite number > 0, got -1.0"),
         ({"lambda_schedule": "linear"}, "unknown lambda_schedule 'linear'; valid: .*ganin"),
         ({"lambda_max": -1.0}, "lambda_max must be a finite number >= 0"),
+        ({"lambda_max": "best"}, "lambda_max must be a number >= 0 or 'auto', got 'best'"),
+        ({"lambda_max": "auto", "lambda_candidates": (0.3, 1.0)}, "lambda_candidates must include 0"),
+        ({"lambda_max": "auto", "lambda_criterion": "vibes"}, "unknown lambda_criterion 'vibes'"),
+        ({"validation_fraction": 1.0}, "validation_fraction must be a finite number > 0 and < 1, got 1.0"),
     ],
 )
 def test_bad_parameters_are_named_at_fit(params, message):
