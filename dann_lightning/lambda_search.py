@@ -34,6 +34,7 @@ from dann_lightning.errors import ConfigurationError
 
 LambdaCriterion = Literal["consistency", "source_acc", "entropy", "im", "snd", "dev"]
 DEFAULT_LAMBDA_CANDIDATES = (0.0, 0.1, 0.3, 1.0)
+SOURCE_LABEL_CRITERIA = ("source_acc", "dev")  # scored on labelled source validation rows
 
 
 def neighbour_agreement(inputs: Tensor, labels: Tensor, num_classes: int, k: int = 10) -> Tensor:
@@ -117,7 +118,7 @@ class CandidateScore(nn.Module):
 
     @property
     def needs_source_labels(self) -> bool:
-        return self.criterion in ("source_acc", "dev")
+        return self.criterion in SOURCE_LABEL_CRITERIA
 
     def update(self, domain: str, inputs: Tensor, features: Tensor, logits: Tensor, labels: Tensor | None) -> None:
         if domain == "target":

@@ -31,7 +31,7 @@ from torch import nn
 from dann_lightning.checks import check_choice, check_int, check_real
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.errors import ConfigurationError, DataError
-from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES
+from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, SOURCE_LABEL_CRITERIA
 from dann_lightning.module import DANNLitModule
 from dann_lightning.nets import ACTIVATIONS, MLP, DomainDiscriminator
 
@@ -182,7 +182,7 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         seed = self._seed()
         searching = self.lambda_max == "auto"
         held_out: dict[str, np.ndarray] = {}
-        if searching and self.lambda_criterion in ("source_acc", "dev"):
+        if searching and self.lambda_criterion in SOURCE_LABEL_CRITERIA:
             x_source, x_val, y_encoded, y_val = train_test_split(
                 x_source, y_encoded, test_size=self.validation_fraction, random_state=seed, stratify=y_encoded
             )
@@ -269,7 +269,7 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             num_classes=n_classes,
             optimizer=partial(torch.optim.Adam, lr=self.lr),
             lambda_max=self.lambda_max,
-            lambda_candidates=tuple(self.lambda_candidates),
+            lambda_candidates=self.lambda_candidates,
             lambda_criterion=self.lambda_criterion,
             lambda_schedule=self.lambda_schedule,
             lr_schedule=self.lr_schedule,
