@@ -188,13 +188,16 @@ def run(job: tuple[str, str, str, int, int, int]) -> float:
 
 
 def summary(results: dict[tuple[str, str], dict[str, list[float]]], contenders: list[str]) -> list[str]:
-    """Each contender against source-only over all (task, network) pairs, medians over seeds."""
+    """Each contender against source-only (and the peers' recipe) over all (task, network) pairs,
+    medians over seeds."""
     if "source_only" not in contenders:
         return []
     medians = {pair: {c: statistics.median(values) for c, values in scores.items()} for pair, scores in results.items()}
+    peers = "peer_recipe" in contenders
     lines = [
-        "| contender | win / tie / loss | not > 1 pt below | median gain where source-only < 0.9 | worst |",
-        "|---|---|---|---|---|",
+        "| contender | win / tie / loss | not > 1 pt below | > 2 pts below | median gain where source-only < 0.9 "
+        "| worst |" + (" within 1 pt of peer_recipe or above |" if peers else ""),
+        "|---|---|---|---|---|---|" + ("---|" if peers else ""),
     ]
     for contender in contenders:
         if contender in ("source_only", "target_oracle"):
@@ -202,11 +205,16 @@ def summary(results: dict[tuple[str, str], dict[str, list[float]]], contenders: 
         gains = [m[contender] - m["source_only"] for m in medians.values()]
         hard = [m[contender] - m["source_only"] for m in medians.values() if m["source_only"] < 0.9]
         win, tie, loss = record(gains)
+        far_below = sum(round(gain, 9) < -2 * TIE for gain in gains)
         median_hard = f"{100 * statistics.median(hard):+.1f}" if hard else "n/a"
-        lines.append(
-            f"| {contender} | {win} / {tie} / {loss} | {100 * (1 - loss / len(gains)):.0f}% | "
+        line = (
+            f"| {contender} | {win} / {tie} / {loss} | {100 * (1 - loss / len(gains)):.0f}% | {far_below} | "
             f"{median_hard} | {100 * min(gains):+.1f} |"
         )
+        if peers:
+            _, _, behind = record([m[contender] - m["peer_recipe"] for m in medians.values()])
+            line += f" {100 * (1 - behind / len(gains)):.0f}% |"
+        lines.append(line)
     if "dann_auto" in contenders:
         for reference in [c for c in contenders if c not in ("source_only", "target_oracle", "dann_auto")]:
             positive = sum(max(0.0, m[reference] - m["source_only"]) for m in medians.values())

@@ -39,11 +39,14 @@ def test_the_summary_counts_wins_ties_losses_and_the_kept_gains():
         ("b", "n"): {"source_only": [0.95], "dann": [0.955], "dann_auto": [0.95]},  # a tie
         ("c", "n"): {"source_only": [0.80], "dann": [0.60], "dann_auto": [0.79]},  # dann loses by 20
     }
-    lines = shift_suite.summary(results, ["source_only", "dann", "dann_auto"])
+    for scores in results.values():
+        scores["peer_recipe"] = [scores["source_only"][0] + 0.02]
+    lines = shift_suite.summary(results, ["source_only", "dann", "dann_auto", "peer_recipe"])
     dann = next(line for line in lines if line.startswith("| dann |"))
-    assert dann == "| dann | 1 / 1 / 1 | 67% | -5.0 | -20.0 |"  # median gain of +10 and -20 over the two < 0.9
+    # The median gain of +10 and -20 over the two pairs below 0.9; ahead of the peers on "a" only.
+    assert dann == "| dann | 1 / 1 / 1 | 67% | 1 | -5.0 | -20.0 | 33% |"
     auto = next(line for line in lines if line.startswith("| dann_auto |"))
-    assert auto == "| dann_auto | 1 / 2 / 0 | 100% | +4.5 | -1.0 |"
+    assert auto == "| dann_auto | 1 / 2 / 0 | 100% | 0 | +4.5 | -1.0 | 33% |"
     assert "dann_auto's summed positive gains: 95% of dann's" in "\n".join(lines)
 
 
