@@ -412,7 +412,7 @@ class DANNLitModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         options = self.hparams.compile
         if options and not self._compiled:
-            every = [self] if self.lambda_search is None else [self, *self.lambda_search.candidates]
+            every = [self] if self.lambda_search is None else [self, *self._trained()]  # the model, its candidates
             for net in (net for nets in every for net in (nets.feature_extractor, nets.classifier, nets.discriminator)):
                 net.compile(**(options if isinstance(options, dict) else {}))
             self._compiled = True
@@ -445,8 +445,7 @@ class DANNLitModule(L.LightningModule):
             scheduler = progress_lr_scheduler(optimizer, schedule, total_steps, alpha=hp.lr_alpha, beta=hp.lr_beta)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-        # What is trained: this module's networks, or every candidate's with lambda_max="auto".
-        trained = [self] if self.lambda_search is None else list(self.lambda_search.candidates)
+        trained = self._trained()
         features_and_classifiers = [net for nets in trained for net in (nets.feature_extractor, nets.classifier)]
         discriminators = [nets.discriminator for nets in trained]
         if self.automatic_optimization:
@@ -463,5 +462,8 @@ class DANNLitModule(L.LightningModule):
     def _optimizer_steps_per_batch(self) -> float:
         if self.automatic_optimization:
             return 1.0 / self.trainer.accumulate_grad_batches
-        candidates = 1 if self.lambda_search is None else len(self.lambda_search.candidates)
-        return float(candidates * self.hparams.discriminator_steps + 1)
+        return float(len(self._trained()) * self.hparams.discriminator_steps + 1)
+
+    def _trained(self) -> list[nn.Module]:
+        """What the optimizers train: this module's networks, or every candidate's with lambda_max="auto"."""
+        return [self] if self.lambda_search is None else list(self.lambda_search.candidates)
