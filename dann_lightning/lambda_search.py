@@ -178,13 +178,28 @@ class LambdaSearch(nn.Module):
         self.scores = nn.ModuleList(CandidateScore(criterion, num_classes) for _ in self.lambdas)
         self.metrics = nn.ModuleList(metrics)
         self.register_buffer("chosen", torch.tensor(-1))  # index of the kept candidate; -1: none yet
+        # A host copy of the buffer, read at every step without a device synchronisation; read
+        # again from the buffer after a checkpoint is loaded.
+        self._chosen_index: int | None = None
+        self.register_load_state_dict_post_hook(_forget_chosen_index)
         self.last_scores: dict[float, float] = {}
+
+    @property
+    def chosen_index(self) -> int:
+        """Index of the kept candidate, -1 before the first validation."""
+        if self._chosen_index is None:
+            self._chosen_index = int(self.chosen)
+        return self._chosen_index
 
     @property
     def chosen_lambda(self) -> float | None:
         """``lambda_max`` of the kept candidate, or ``None`` before the first validation."""
-        index = int(self.chosen)
-        return None if index < 0 else self.lambdas[index]
+        return None if self.chosen_index < 0 else self.lambdas[self.chosen_index]
+
+    def keep(self, index: int) -> None:
+        """Make candidate ``index`` the kept one."""
+        self.chosen.fill_(index)
+        self._chosen_index = index
 
     def update(
         self, index: int, domain: str, inputs: Tensor, features: Tensor, logits: Tensor, labels: Tensor | None
@@ -201,7 +216,7 @@ class LambdaSearch(nn.Module):
             (sign * value if math.isfinite(value) else -math.inf, -lam) for lam, value in self.last_scores.items()
         ]
         best = ranked.index(max(ranked))
-        self.chosen.fill_(best)
+        self.keep(best)
         return best
 
     def end_validation(self, model: nn.Module) -> dict[str, Any]:
@@ -224,8 +239,8 @@ class LambdaSearch(nn.Module):
                 "lambda_max='auto' chose no candidate, because no validation ran during training "
                 "(check_val_every_n_epoch > max_epochs?): the source-only candidate is kept"
             )
-            self.chosen.fill_(self.lambdas.index(0.0))
-        self.copy_into(model, int(self.chosen))
+            self.keep(self.lambdas.index(0.0))
+        self.copy_into(model, self.chosen_index)
         scores = ", ".join(f"lambda_max={value:g}: {score:.4g}" for value, score in self.last_scores.items())
         if self.chosen_lambda == 0.0:
             rank_zero_warn(
@@ -245,6 +260,10 @@ class LambdaSearch(nn.Module):
         for module in self.modules():
             if isinstance(module, Metric):
                 module.reset()
+
+
+def _forget_chosen_index(search: LambdaSearch, incompatible_keys: Any) -> None:
+    search._chosen_index = None  # the loaded buffer holds the choice now
 
 
 def check_scored(search: LambdaSearch) -> None:

@@ -194,10 +194,12 @@ class DANNLitModule(L.LightningModule):
     def current_lambda(self) -> float:
         """``lambda_p`` for the current training batch (with ``lambda_max="auto"``, the kept
         candidate's; 0 before the first choice)."""
-        lambda_max = self.hparams.lambda_max
-        if self.lambda_search is not None:
-            lambda_max = self.lambda_search.chosen_lambda or 0.0
-        return lambda_max * self._lambda_factor()
+        return self._kept_lambda_max() * self._lambda_factor()
+
+    def _kept_lambda_max(self) -> float:
+        if self.lambda_search is None:
+            return self.hparams.lambda_max
+        return self.lambda_search.chosen_lambda or 0.0
 
     def _lambda_factor(self) -> float:
         p = training_progress(self.trainer, self._optimizer_steps_per_batch())
@@ -215,11 +217,11 @@ class DANNLitModule(L.LightningModule):
         y_s = torch.cat([y for _, y in sources]) if len(sources) > 1 else sources[0][1]
         domains = self.domain_head.labels([len(x) for x, _ in sources], len(x_t), x_t.device)
         n_source = len(x_s)
-        self.grl.coeff = self.current_lambda()
+        factor = self._lambda_factor()
+        self.grl.coeff = self._kept_lambda_max() * factor
         if self.lambda_search is None:
             cls_loss, domain_loss, domain_acc = self._adversarial_losses(self, self.grl, x_s, y_s, x_t, domains)
         else:  # lambda_max="auto": every candidate on this batch, each with its own lambda
-            factor = self._lambda_factor()
             candidates = zip(self.lambda_search.candidates, self.lambda_search.lambdas, strict=True)
             parts = [
                 self._adversarial_losses(nets, partial(grad_reverse, coeff=value * factor), x_s, y_s, x_t, domains)
@@ -382,7 +384,7 @@ class DANNLitModule(L.LightningModule):
         for index, (nets, metrics) in enumerate(zip(search.candidates, search.metrics, strict=True)):
             outputs.append(self._evaluate(nets, metrics, stage, domain, x, y))
             search.update(index, domain, x, outputs[-1]["features"], outputs[-1]["logits"], y)
-        return outputs[max(int(search.chosen), 0)]  # the kept candidate's, for callbacks
+        return outputs[max(search.chosen_index, 0)]  # the kept candidate's, for callbacks
 
     def _evaluate(
         self, nets: nn.Module, metrics: DomainMetrics, stage: str, domain: str, x: Tensor, y: Tensor | None

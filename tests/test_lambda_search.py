@@ -1,5 +1,7 @@
 """lambda_max="auto": candidates trained side by side, one kept by a label-free criterion."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -179,3 +181,13 @@ def test_sklearn_auto_reports_the_choice(criterion):
     fixed = DANNClassifier(hidden_features=(8,), max_epochs=1, random_state=0)
     fixed.fit(x.numpy(), y.numpy(), X_target=x_target.numpy())
     assert fixed.lambda_max_ == 1.0 and fixed.lambda_scores_ == {}
+
+
+def test_loading_weights_brings_their_choice_without_a_stale_copy(tmp_path):
+    trained = make_module(lambda_max="auto", lambda_candidates=CANDIDATES)
+    trained.lambda_search.keep(2)
+    fresh = make_module(lambda_max="auto", lambda_candidates=CANDIDATES)
+    assert fresh.lambda_search.chosen_lambda is None  # read before the load
+    fresh.load_state_dict(trained.state_dict())
+    assert fresh.lambda_search.chosen_lambda == CANDIDATES[2]
+    assert copy.deepcopy(fresh).lambda_search.chosen_lambda == CANDIDATES[2]
