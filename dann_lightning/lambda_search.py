@@ -255,6 +255,12 @@ class LambdaSearch(nn.Module):
         for name, net in self.candidates[index].items():
             getattr(model, name).load_state_dict(net.state_dict())
 
+    def start_from(self, model: nn.Module) -> None:
+        """Give every candidate ``model``'s current weights (after lazy layers took their widths)."""
+        for candidate in self.candidates:
+            for name, net in candidate.items():
+                net.load_state_dict(getattr(model, name).state_dict())
+
     def reset(self) -> None:
         """Forget what the validation batches fed to the scores and metrics."""
         for module in self.modules():

@@ -33,11 +33,12 @@ from dann_lightning.lambda_search import (
 )
 from dann_lightning.losses import classification_loss, domain_loss
 from dann_lightning.metrics import DomainMetrics, loader_domain
-from dann_lightning.nets import set_domain
+from dann_lightning.nets import default_discriminator, set_domain
 from dann_lightning.optimization import average_gradients, build_optimizer, progress_lr_scheduler
 from dann_lightning.options import ClipAlgorithm, FeaturePass, OptimizationMode, check_options, check_trainer_options
 from dann_lightning.progress import total_training_batches, training_progress
 from dann_lightning.schedules import LambdaScheduleName, LRScheduleName, lambda_factor
+from dann_lightning.widths import classes_of_the_data, has_lazy_weights, show_one_batch
 
 # Built in Python, these arguments are live objects that a checkpoint must not pickle.
 PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer", "discriminator_optimizer"]
@@ -124,10 +125,10 @@ class DANNLitModule(L.LightningModule):
     def __init__(
         self,
         feature_extractor: nn.Module,
-        classifier: nn.Module,
-        discriminator: nn.Module,
+        classifier: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
         *,
-        num_classes: int,
+        num_classes: int | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lambda_max: float | Literal["auto"] = 0.1,
         lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
@@ -155,25 +156,32 @@ class DANNLitModule(L.LightningModule):
 
         self.feature_extractor = feature_extractor
         self.classifier = classifier
-        self.discriminator = discriminator
+        self.discriminator = discriminator or default_discriminator(num_sources)
         self.grl = GradientReversal(coeff=0.0)
         self.optimizer_factory = optimizer
         self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
-        self.num_classes = num_classes
         self.num_sources = num_sources
         self.domain_head = DomainHead(num_sources)
-        self.domain_metrics = DomainMetrics(num_classes, self.domain_head, selection_scores)
+        self.num_classes: int | None = None
+        self.domain_metrics: DomainMetrics | None = None
         self.lambda_search: LambdaSearch | None = None
-        if lambda_max == "auto":
-            networks = {
-                "feature_extractor": feature_extractor,
-                "classifier": classifier,
-                "discriminator": discriminator,
-            }
-            metrics = [DomainMetrics(num_classes, self.domain_head, selection_scores) for _ in lambda_candidates]
-            self.lambda_search = LambdaSearch(networks, lambda_candidates, lambda_criterion, num_classes, metrics)
+        if num_classes is not None:  # else setup() takes it from the data
+            self._build_for_classes(num_classes)
         self._first_batch_checked = False
         self._compiled = False
+
+    def _build_for_classes(self, num_classes: int) -> None:
+        """The parts whose shape follows from the number of classes: the default classifier, the
+        metrics, and with ``lambda_max="auto"`` the candidates (copies of the finished networks)."""
+        hp = self.hparams
+        self.num_classes = num_classes
+        if self.classifier is None:
+            self.classifier = nn.LazyLinear(num_classes)
+        self.domain_metrics = DomainMetrics(num_classes, self.domain_head, hp.selection_scores)
+        if hp.lambda_max == "auto":
+            networks = {name: getattr(self, name) for name in ("feature_extractor", "classifier", "discriminator")}
+            metrics = [DomainMetrics(num_classes, self.domain_head, hp.selection_scores) for _ in hp.lambda_candidates]
+            self.lambda_search = LambdaSearch(networks, hp.lambda_candidates, hp.lambda_criterion, num_classes, metrics)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> DANNLitModule:  # type: ignore[override]
@@ -412,12 +420,37 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.num_classes is None:
+            self._build_for_classes(classes_of_the_data(datamodule))
+            self.hparams.num_classes = self.num_classes  # so that a checkpoint rebuilds the model at once
+        if stage == "fit":
+            self._show_one_batch(datamodule)
         options = self.hparams.compile
         if options and not self._compiled:
             every = [self] if self.lambda_search is None else [self, *self._trained()]  # the model, its candidates
             for net in (net for nets in every for net in (nets.feature_extractor, nets.classifier, nets.discriminator)):
                 net.compile(**(options if isinstance(options, dict) else {}))
             self._compiled = True
+
+    def _show_one_batch(self, datamodule: Any) -> None:
+        """Before training (and before the optimizers exist): lazy layers take their widths from one
+        batch of the data, and a width mismatch is named; the candidates start from these weights."""
+        lazy = has_lazy_weights(self)
+        example = self.example_input_array
+        if example is None and isinstance(datamodule, DomainDataModule):
+            example = datamodule.example_input()
+        if example is None:
+            if lazy:
+                raise ConfigurationError(
+                    "the networks have layers without an input width (in_features=None) and the data is not a "
+                    "DomainDataModule to take it from: give the widths, or set model.example_input_array to a batch"
+                )
+            return
+        example = torch.as_tensor(example, device=self.device)
+        show_one_batch(self.feature_extractor, self.classifier, self.discriminator, self.discriminator_input, example)
+        if lazy and self.lambda_search is not None:
+            self.lambda_search.start_from(self)
 
     @override
     def on_fit_start(self) -> None:

@@ -35,8 +35,12 @@ class MLP(nn.Module):
     With ``out_features=None`` the output is the last hidden layer, activated: a feature
     extractor. With ``out_features`` set, a final ``Linear`` follows: a head.
 
+    With ``in_features=None`` the first layer is an ``nn.LazyLinear``: its input width is taken
+    from the first batch it sees ([`DANNLitModule`][dann_lightning.DANNLitModule] shows it one
+    sample of the data before training, so the optimizer sees every weight).
+
     Args:
-        in_features: width of the input.
+        in_features: width of the input; ``None``: from the data.
         hidden_features: widths of the hidden layers, in order (may be empty for a head).
         out_features: width of a final linear layer, or ``None`` to end at the last hidden layer.
         activation: one of [`ACTIVATIONS`][dann_lightning.nets.ACTIVATIONS].
@@ -53,7 +57,7 @@ class MLP(nn.Module):
 
     def __init__(
         self,
-        in_features: int,
+        in_features: int | None = None,
         hidden_features: Sequence[int] = (),
         out_features: int | None = None,
         *,
@@ -77,7 +81,7 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         width = in_features
         for hidden in hidden_features:
-            layers.append(nn.Linear(width, hidden))
+            layers.append(_linear(width, hidden))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(hidden))
             layers.append(make_activation(activation))
@@ -85,7 +89,7 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = hidden
         if out_features is not None:
-            layers.append(nn.Linear(width, out_features))
+            layers.append(_linear(width, out_features))
             width = out_features
         self.layers = nn.Sequential(*layers)
         self.in_features = in_features
@@ -95,11 +99,16 @@ class MLP(nn.Module):
         return self.layers(x)
 
 
+def _linear(in_features: int | None, out_features: int) -> nn.Module:
+    return nn.LazyLinear(out_features) if in_features is None else nn.Linear(in_features, out_features)
+
+
 class DomainDiscriminator(MLP):
     """A domain classifier head: features in, one logit per sample out, shape ``(N,)``.
 
     The gradient reversal layer sits in [`DANNLitModule`][dann_lightning.DANNLitModule], not here, so the
-    same head can be trained directly (manual optimization, proxy A-distance).
+    same head can be trained directly (manual optimization, proxy A-distance). ``in_features=None``
+    takes the feature width from the first batch, as [`MLP`][dann_lightning.nets.MLP] does.
 
     Example:
         >>> import torch
@@ -109,7 +118,7 @@ class DomainDiscriminator(MLP):
 
     def __init__(
         self,
-        in_features: int,
+        in_features: int | None = None,
         hidden_features: Sequence[int] = (100,),
         *,
         activation: str = "relu",
@@ -120,6 +129,15 @@ class DomainDiscriminator(MLP):
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x).squeeze(-1)
+
+
+def default_discriminator(num_sources: int = 1) -> nn.Module:
+    """The discriminator [`DANNLitModule`][dann_lightning.DANNLitModule] builds when given none: the
+    paper's MNIST one, one hidden layer of 100 ReLU units, its input width taken from the features;
+    one logit per sample, or ``num_sources + 1`` with several sources."""
+    if num_sources == 1:
+        return DomainDiscriminator(None, (100,))
+    return MLP(None, (100,), num_sources + 1)
 
 
 # ---------------------------------------------------------------------- normalisation

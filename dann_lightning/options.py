@@ -23,9 +23,9 @@ ClipAlgorithm = Literal["norm", "value"]
 def check_options(
     *,
     feature_extractor: nn.Module,
-    classifier: nn.Module,
-    discriminator: nn.Module,
-    num_classes: int,
+    classifier: nn.Module | None,
+    discriminator: nn.Module | None,
+    num_classes: int | None,
     optimizer: Callable[..., Any],
     lambda_max: float | str,
     lambda_candidates: Any,
@@ -49,9 +49,10 @@ def check_options(
     :class:`~dann_lightning.DANNLitModule`, with the value given and what was expected."""
     networks = {"feature_extractor": feature_extractor, "classifier": classifier, "discriminator": discriminator}
     for name, net in networks.items():
-        if not isinstance(net, nn.Module):
+        if not isinstance(net, nn.Module) and not (net is None and name != "feature_extractor"):
             raise ConfigurationError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
-    check_int("num_classes", num_classes, minimum=2)
+    if num_classes is not None:
+        check_int("num_classes", num_classes, minimum=2)
     check_int("num_sources", num_sources, minimum=1)
     check_int("discriminator_steps", discriminator_steps, minimum=1)
     if isinstance(lambda_max, str) and lambda_max != "auto":

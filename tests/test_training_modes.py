@@ -215,7 +215,9 @@ def test_separate_feature_pass_gives_per_domain_batch_statistics(tmp_path):
     networks["feature_extractor"][1].register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
     module = DANNLitModule(**networks, num_classes=2, feature_pass="separate")
     make_trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(module, make_datamodule(batch_size=16))
-    assert seen == [16, 16]  # one normalisation per domain batch, not one over 32
+    # Before training, one batch of 2 samples shows the networks their input (in eval mode); then
+    # one normalisation per domain batch, not one over 32.
+    assert seen == [2, 16, 16]
 
 
 def test_compiled_networks_match_eager_and_do_not_recompile_as_lambda_changes(tmp_path):

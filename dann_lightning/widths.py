@@ -1,0 +1,68 @@
+"""One sample through the networks before training: lazy layers take their widths from the data,
+and a network that cannot take its input says so before the first step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
+
+from dann_lightning.errors import ConfigurationError
+
+
+def has_lazy_weights(module: nn.Module) -> bool:
+    """Whether some parameter of ``module`` still waits for its first batch (``nn.LazyLinear``, ...)."""
+    return any(is_lazy(parameter) for parameter in module.parameters())
+
+
+def classes_of_the_data(datamodule: object) -> int:
+    """The number of classes the data module says it has (its ``num_classes``), for a model built
+    without one; [`ConfigurationError`][dann_lightning.errors.ConfigurationError] when it says none."""
+    num_classes = getattr(datamodule, "num_classes", None)
+    if not isinstance(num_classes, int) or num_classes < 2:
+        where = f"the data module {type(datamodule).__name__}" if datamodule is not None else "no data module"
+        found = f" (it says num_classes={num_classes!r})" if datamodule is not None else ""
+        raise ConfigurationError(
+            f"num_classes is not set and {where} tells it{found}: pass num_classes (2 or more) to the model"
+        )
+    return num_classes
+
+
+def show_one_batch(
+    feature_extractor: nn.Module,
+    classifier: nn.Module,
+    discriminator: nn.Module,
+    discriminator_input: Callable[[Tensor, Tensor], Tensor],
+    example: Tensor,
+) -> None:
+    """Run ``example`` (a batch of inputs as the data serves them) through the three networks, in
+    eval mode and without gradients: this materialises lazy layers, and a network that cannot take
+    what it is given raises [`ConfigurationError`][dann_lightning.errors.ConfigurationError] naming
+    the widths. Output shapes are checked by the caller, at the first step."""
+    networks = (feature_extractor, classifier, discriminator)
+    modes = [net.training for net in networks]
+    for net in networks:
+        net.eval()
+    try:
+        with torch.no_grad():
+            features = _run(feature_extractor, "feature extractor", example, "this data's inputs")
+            logits = _run(classifier, "classifier", features, "the feature extractor's outputs")
+            _run(discriminator, "discriminator", discriminator_input(features, logits), "its input")
+    finally:
+        for net, mode in zip(networks, modes, strict=True):
+            net.train(mode)
+
+
+def _run(net: nn.Module, role: str, x: Tensor, what: str) -> Tensor:
+    try:
+        return net(x)
+    except RuntimeError as error:
+        shape = tuple(x.shape[1:])
+        hint = f"set its in_features to {shape[0]}, or leave in_features out to take it from the data" if len(
+            shape
+        ) == 1 else "make its input layer match"
+        raise ConfigurationError(
+            f"the {role} ({type(net).__name__}) cannot take {what}, of shape {shape} per sample: {error}; {hint}"
+        ) from error
