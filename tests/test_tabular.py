@@ -230,7 +230,12 @@ GOOD = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(20))
         (GOOD, "a,b\n1,2\n5,inf\n", {}, ["target file", "line 3", "column 'b'", "inf"]),
         (GOOD, "a,b\n1,2\n3\n", {}, ["target file", "line 3 has 1 fields, the header has 2"]),
         (GOOD, "a,a\n1,2\n", {}, ["target file", "names column(s) ['a'] more than once"]),
-        ("a,b,label\n1,2,cat\n", "a,b\n1,2\n", {}, ["source file", "line 2", "label column 'label'", "'cat'"]),
+        (
+            GOOD,
+            "a,b,label\n1,2,dog\n",
+            {"val_fraction": 0.0},
+            ["target file", "line 2", "label 'dog' is not one of the classes ['0', '1']"],
+        ),
         ("a,b,label\n1,2,0.5\n", "a,b\n1,2\n", {}, ["source file", "line 2", "label column 'label'", "0.5"]),
         ("a,b,label\n1,2,\n", "a,b\n1,2\n", {}, ["source file", "line 2", "label", "a missing value"]),
     ],
@@ -246,7 +251,7 @@ GOOD = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(20))
         "inf-cell",
         "short-line",
         "duplicate-column",
-        "text-label",
+        "label-of-no-source-class",
         "fractional-label",
         "missing-label",
     ],
@@ -331,7 +336,7 @@ def test_state_dict_restores_the_training_scaling_and_checks_the_columns(tmp_pat
 
     renamed = write_csv(tmp_path / "r.csv", ["a", "c", "label"], [[1, 2, 0]] * 20)
     other = built(source=renamed, target=write_csv(tmp_path / "rt.csv", ["a", "c"], [[1, 2]] * 20))
-    with pytest.raises(DANNError, match=r"trained on feature columns \['a', 'b'\].*\['a', 'c'\]"):
+    with pytest.raises(DANNError, match=r"trained on the feature columns \['a', 'b'\].*\['a', 'c'\]"):
         other.load_state_dict(trained.state_dict())
 
 

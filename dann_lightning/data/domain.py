@@ -104,6 +104,35 @@ class DomainDataModule(L.LightningDataModule):
         """How many source domains: ``source_train`` may be one dataset or a list of them."""
         return len(self.source_train) if _is_dataset_list(self.source_train) else 1
 
+    @property
+    def classes(self) -> list[str] | None:
+        """The class names, index ``i`` naming class ``i``; ``None`` where the data names none (then
+        predictions name classes by index). Data modules that read labels override this."""
+        return None
+
+    @property
+    def num_classes(self) -> int | None:
+        """How many classes: ``len(classes)``, else (after ``setup``) one more than the largest
+        in-memory source label; ``None`` when unknown. A
+        [`DANNLitModule`][dann_lightning.DANNLitModule] without ``num_classes`` takes it from here."""
+        if self.classes is not None:
+            return len(self.classes)
+        labels = [_in_memory_labels(dataset) for _, dataset in self._datasets("source_train")]
+        if not labels or any(y is None or len(y) == 0 for y in labels):
+            return None
+        return int(max(int(y.max()) for y in labels)) + 1
+
+    def example_input(self) -> Tensor:
+        """Two source training inputs as one batch (after ``setup("fit")``): what a
+        [`DANNLitModule`][dann_lightning.DANNLitModule] shows its networks before training, to take
+        the widths of lazy layers from the data and to name a width mismatch before the first step."""
+        datasets = self._datasets("source_train")
+        if not datasets:
+            raise DataError(f"{type(self).__name__}.example_input() needs source_train (after setup('fit'))")
+        dataset = datasets[0][1]
+        samples = [dataset[index] for index in range(min(2, len(dataset)))]
+        return torch.stack([torch.as_tensor(sample[0]) for sample in samples])
+
     def _datasets(self, name: str) -> list[tuple[str, Dataset]]:
         """``[(display name, dataset)]`` of attribute ``name``: one entry, or one per source domain."""
         value = getattr(self, name)

@@ -5,21 +5,24 @@ embedded tabular shift. Features are standardised with statistics of the source 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
-from dann_lightning.checks import check_int, check_real
+from dann_lightning.checks import check_choice, check_int, check_real
+from dann_lightning.data.classes import check_classes, classes_of, encode
 from dann_lightning.data.fitted import ScaledDataModule
 from dann_lightning.data.tabular_io import (
     Selected,
     Table,
     TableSource,
     check_has_label,
+    column_values,
     feature_names_without_label,
     read_table,
     select,
@@ -35,36 +38,54 @@ Labelled = tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class TabularSplits:
-    """Raw (unscaled) features and labels of every split; ``None`` where the data has none."""
+    """Raw (unscaled) features and class indices of every split; ``None`` where the data has none."""
 
     features: list[str]
+    classes: list[str]
     source_train: Labelled
     source_val: Labelled | None
     target_train: np.ndarray
     target_val: Labelled | None
     target_test: tuple[np.ndarray, np.ndarray | None] | None
     target_test_name: str = "target_test"
+    target_test_ids: tuple[str, np.ndarray] | None = None  # the id column's name and values
 
 
 class _StandardizedTables(ScaledDataModule):
     """Builds the datasets from :class:`TabularSplits`, scaled by a source-fitted standardiser that
     is kept in the data module's ``state_dict`` (restored runs scale as training did), with the
-    feature columns it was fitted on."""
+    feature columns and the class names it was trained on."""
 
     def __init__(self, *, batch_size: int, num_workers: int) -> None:
         super().__init__(Standardizer(), batch_size=batch_size, num_workers=num_workers)
         self._splits: TabularSplits | None = None
-        self._restored_features: list[str] | None = None
+        self._restored: dict[str, list[str]] = {}  # "features", "classes" of a loaded state_dict
 
     def _load_splits(self) -> TabularSplits:
         raise NotImplementedError
 
+    def _read_splits(self) -> TabularSplits:
+        if self._splits is None:
+            self._splits = self._load_splits()
+            self._check_restored()
+        return self._splits
+
     @property
     def feature_names(self) -> list[str]:
-        """The feature columns, in the order the model sees them (after ``setup``)."""
-        if self._splits is None:
-            raise RuntimeError(f"{type(self).__name__}.feature_names is known after setup()")
-        return list(self._splits.features)
+        """The feature columns, in the order the model sees them (read from the data, or restored
+        from a checkpoint)."""
+        if self._splits is None and "features" in self._restored:
+            return list(self._restored["features"])
+        return list(self._read_splits().features)
+
+    @property
+    @override
+    def classes(self) -> list[str]:
+        """The class names, index ``i`` naming class ``i`` (read from the data, or restored from a
+        checkpoint)."""
+        if self._splits is None and "classes" in self._restored:
+            return list(self._restored["classes"])
+        return list(self._read_splits().classes)
 
     @override
     def setup(self, stage: str) -> None:
@@ -77,21 +98,23 @@ class _StandardizedTables(ScaledDataModule):
                 "Pass target_test: labelled rows with the same feature columns (predict needs no labels)."
             )
 
+    def prediction_ids(self) -> tuple[str, np.ndarray] | None:
+        """The ``id`` column's name and values for the rows ``predict`` serves, in order, or ``None``."""
+        return self._splits.target_test_ids if self._splits is not None else None
+
     @override
     def _load_raw_splits(self) -> torch.Tensor:
-        self._splits = self._load_splits()
-        self._check_restored_features()
-        return torch.as_tensor(self._splits.source_train[0], dtype=torch.float64)
+        return torch.as_tensor(self._read_splits().source_train[0], dtype=torch.float64)
+
+    def _dataset(self, x: np.ndarray, y: np.ndarray | None = None) -> TensorDataset:
+        features = self.scaler.transform(torch.as_tensor(x, dtype=torch.float32))
+        return TensorDataset(features) if y is None else TensorDataset(features, torch.as_tensor(y))
 
     @override
     def _build_datasets(self) -> None:
         splits = self._splits
         assert splits is not None
-
-        def dataset(x: np.ndarray, y: np.ndarray | None = None) -> TensorDataset:
-            features = self.scaler.transform(torch.as_tensor(x, dtype=torch.float32))
-            return TensorDataset(features) if y is None else TensorDataset(features, torch.as_tensor(y))
-
+        dataset = self._dataset
         self.source_train = dataset(*splits.source_train)
         self.source_val = dataset(*splits.source_val) if splits.source_val is not None else None
         self.target_train = dataset(splits.target_train)  # features only: target labels never train
@@ -100,24 +123,29 @@ class _StandardizedTables(ScaledDataModule):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        features = self._splits.features if self._splits is not None else self._restored_features
-        return {**super().state_dict(), "features": list(features or [])}
+        known = {"features": self.feature_names, "classes": self.classes} if self._splits is not None else {}
+        return {**super().state_dict(), **self._restored, **known}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Columns first: a checkpoint of other columns leaves the statistics as they were.
-        self._restored_features = list(state_dict.get("features", [])) or None
+        # Columns and classes first: a checkpoint of other ones leaves the statistics as they were.
+        self._restored = {key: list(state_dict[key]) for key in ("features", "classes") if state_dict.get(key)}
         if self._splits is not None:
-            self._check_restored_features()
+            self._check_restored()
         super().load_state_dict(state_dict)
 
-    def _check_restored_features(self) -> None:
+    def _check_restored(self) -> None:
         assert self._splits is not None
-        if self._restored_features is not None and self._restored_features != self._splits.features:
-            raise DataError(
-                f"the checkpoint was trained on feature columns {self._restored_features}, but this data has "
-                f"{self._splits.features}: give the same columns in the same order (features)"
-            )
+        for key, what in [("features", "feature columns"), ("classes", "classes")]:
+            restored, found = self._restored.get(key), getattr(self._splits, key)
+            if restored is not None and restored != found:
+                raise DataError(
+                    f"the checkpoint was trained on the {what} {restored}, but this data has {found}: give the "
+                    f"same {what} in the same order ({key})"
+                )
+
+
+NonFinite = Literal["error", "drop"]
 
 
 class TabularDataModule(_StandardizedTables):
@@ -130,23 +158,38 @@ class TabularDataModule(_StandardizedTables):
     pandas DataFrame).
 
     Every feature must be a number: non-numeric (categorical) columns are rejected, naming them
-    (encode them as numbers first, or leave them out with ``features``), and so is every missing
-    or non-finite cell, naming its line (text files) or row. Labels are integer class indices.
+    (encode them as numbers first, or leave them out with ``exclude`` or ``features``), and so is
+    every missing or non-finite cell, naming its file, line (text files) or row, and column
+    (``non_finite="drop"`` drops those rows instead, with a warning). Labels are class names as
+    written (``yes`` / ``no``, ``churned``, ``3``): the classes are the distinct source labels,
+    integers in numeric order, names alphabetically (or ``classes``, given); ``classes``,
+    ``num_classes`` and ``feature_names`` tell the model and predictions. A checkpoint keeps the
+    classes, the feature columns and the statistics: predict reads new rows alone.
 
     Splits: ``val_fraction`` of the source rows is held out for validation (``val/source_acc``).
     The target may lack the label column. When it has labels, ``val_fraction`` of its rows is held
     out for the oracle ``val/target_acc`` and the labels go nowhere else: training sees target
-    features only. Test and predict read ``target_test`` when given, else every target row (DANN
-    saw their features, never their labels). Features are standardised with the mean and standard
-    deviation of the source training split only, kept in the data module's ``state_dict``.
+    features only. Test reads ``target_test`` when given, else every target row (DANN saw their
+    features, never their labels); predict reads ``predict`` when given, else the same rows.
+    ``target_test`` and ``predict`` rows are matched to the feature columns by name: any column
+    order, extra columns ignored. Features are standardised with the mean and standard deviation
+    of the source training split only, kept in the data module's ``state_dict``.
 
     Args:
         source: labelled source rows: a file path or arrays.
         target: target rows, labelled or not: a file path or arrays.
         target_test: optional rows to test on (labelled) or predict; default: the target rows.
+        predict: optional rows to predict (no label needed): what ``dann-lightning predict`` and
+            ``trainer.predict`` read; needs neither ``source`` nor ``target`` when a checkpoint is
+            restored (their paths may no longer exist).
         label: the label column (CSV, Parquet, column mappings) or array key (NPZ).
-        features: the feature columns, in order; default: every column but the label, which must
-            then be the same in source and target (in any order).
+        features: the feature columns, in order; default: every column but the label, ``id`` and
+            ``exclude``, which must then be the same in source and target (in any order).
+        exclude: columns that are not features (e.g. a date, a free-text note).
+        id: a column identifying each row: never a feature, written beside each prediction.
+        classes: the class names in order, when the source lacks some class or the order matters.
+        non_finite: ``"error"`` (default: name the first missing or non-finite feature cell) or
+            ``"drop"`` (drop the rows that have one, with a warning).
         val_fraction: fraction of the rows held out for validation, in ``[0, 1)``.
         seed: seed of the train / validation split.
         batch_size: samples per domain per step.
@@ -156,11 +199,13 @@ class TabularDataModule(_StandardizedTables):
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> data = TabularDataModule(
-        ...     source=(rng.normal(size=(100, 3)), rng.integers(0, 2, 100)),
-        ...     target=rng.normal(1.0, 2.0, size=(80, 3)),  # unlabelled
+        ...     source={"a": rng.normal(size=100), "b": rng.normal(size=100), "label": rng.choice(["no", "yes"], 100)},
+        ...     target={"a": rng.normal(1.0, 2.0, 80), "b": rng.normal(size=80)},  # unlabelled
         ...     batch_size=16,
         ... )
         >>> data.setup("fit")
+        >>> data.feature_names, data.classes, data.num_classes
+        (['a', 'b'], ['no', 'yes'], 2)
         >>> len(data.source_train), len(data.source_val), len(data.target_train), data.target_val
         (80, 20, 80, None)
     """
@@ -171,8 +216,13 @@ class TabularDataModule(_StandardizedTables):
         target: TableSource,
         target_test: TableSource | None = None,
         *,
+        predict: TableSource | None = None,
         label: str = "label",
         features: list[str] | None = None,
+        exclude: list[str] | None = None,
+        id: str | None = None,
+        classes: list[str] | None = None,
+        non_finite: NonFinite = "error",
         val_fraction: float = 0.2,
         seed: int = 0,
         batch_size: int = 64,
@@ -181,16 +231,17 @@ class TabularDataModule(_StandardizedTables):
         super().__init__(batch_size=batch_size, num_workers=num_workers)
         if not isinstance(label, str) or not label:
             raise ConfigurationError(f"TabularDataModule label must be a non-empty column name, got {label!r}")
-        if features is not None:
-            if isinstance(features, str) or not all(isinstance(name, str) for name in features):
-                raise ConfigurationError(f"TabularDataModule features must be a list of column names, got {features!r}")
-            if not features:
-                raise ConfigurationError(
-                    "TabularDataModule features is empty: name at least one column, or None for all"
-                )
-            duplicates = sorted({name for name in features if list(features).count(name) > 1})
-            if duplicates:
-                raise ConfigurationError(f"TabularDataModule features names {duplicates} more than once")
+        features = _check_columns("features", features, allow_empty=False)
+        exclude = _check_columns("exclude", exclude, allow_empty=True) or []
+        if id is not None and (not isinstance(id, str) or not id):
+            raise ConfigurationError(f"TabularDataModule id must be a column name or None, got {id!r}")
+        not_features = {"label": [label], "id": [id] if id else [], "exclude": exclude}
+        for role, names in not_features.items():
+            clash = sorted(set(names) & set(features or []))
+            if clash:
+                raise ConfigurationError(f"TabularDataModule features lists {clash}, which is the {role} column too")
+        self._given_classes = check_classes(classes)
+        check_choice("TabularDataModule non_finite", non_finite, NonFinite)
         # [0, 1): 0 holds nothing out, 1 would leave no training rows (check_real has no half-open range).
         if check_real("TabularDataModule val_fraction", val_fraction, minimum=0.0) >= 1:
             raise ConfigurationError(
@@ -202,49 +253,108 @@ class TabularDataModule(_StandardizedTables):
                 raise ConfigurationError(f"TabularDataModule {name} is required: a file path or arrays")
 
         # Hyperparameters (saved in checkpoints) hold file names as strings, and no arrays.
-        paths = {"source": source, "target": target, "target_test": target_test}
-        source, target, target_test = (_path_or_none(value) for value in paths.values())
+        paths = {"source": source, "target": target, "target_test": target_test, "predict": predict}
+        source, target, target_test, predict = (_path_or_none(value) for value in paths.values())
         self.save_hyperparameters(ignore=[name for name, value in paths.items() if _path_or_none(value) is None])
         self._sources = paths
         self.label = label
-        self.features = list(features) if features is not None else None
+        self.features = features
+        self.exclude = [name for name in [*exclude, id] if name]  # never features
+        self.id = id
+        self.non_finite = non_finite
         self.val_fraction = float(val_fraction)
         self.seed = seed
+        self._predict_rows: Selected | None = None
+
+    def _select(self, table: Table, role: str, names: list[str] | None) -> Selected:
+        return select(
+            table,
+            self.label,
+            names,
+            require_label=role == "source",
+            exclude=self.exclude,
+            drop_non_finite=self.non_finite == "drop",
+        )
 
     def _load_splits(self) -> TabularSplits:
-        tables = {role: read_table(value, role) for role, value in self._sources.items() if value is not None}
+        roles = ("source", "target", "target_test")
+        tables = {role: read_table(self._sources[role], role) for role in roles if self._sources[role] is not None}
         check_has_label(tables["source"], self.label)
         names = self._feature_columns(tables)
-        selected = {
-            role: select(table, self.label, names, require_label=role == "source") for role, table in tables.items()
-        }
+        selected = {role: self._select(table, role, names) for role, table in tables.items()}
         _check_widths(selected, tables)
+        classes = self._given_classes or classes_of(selected["source"].y)
+
+        def labels(role: str, rows: Selected) -> np.ndarray | None:
+            table = tables[role]
+            if rows.y is None:
+                return None
+            return encode(rows.y, classes, lambda row: f"{table.name} {table.row_names(int(rows.rows[row]))}")
 
         source_seed, target_seed = np.random.SeedSequence(self.seed).spawn(2)
         source = selected["source"]
-        assert source.y is not None
+        y_source = labels("source", source)
         train, val = self._split(len(source.x), source_seed, tables["source"])
         target = selected["target"]
-        if target.y is None:
+        y_target = labels("target", target)
+        if y_target is None:
             target_train, target_val = target.x, None
         else:
             t_train, t_val = self._split(len(target.x), target_seed, tables["target"])
             target_train = target.x[t_train]
-            target_val = (target.x[t_val], target.y[t_val]) if len(t_val) else None
+            target_val = (target.x[t_val], y_target[t_val]) if len(t_val) else None
         test_role = "target_test" if "target_test" in selected else "target"
         test = selected[test_role]
+        # What the data told: a checkpoint's hyperparameters then rebuild this data module as is.
+        self.hparams["features"], self.hparams["classes"] = source.features, classes
         return TabularSplits(
             features=source.features,
-            source_train=(source.x[train], source.y[train]),
-            source_val=(source.x[val], source.y[val]) if len(val) else None,
+            classes=classes,
+            source_train=(source.x[train], y_source[train]),
+            source_val=(source.x[val], y_source[val]) if len(val) else None,
             target_train=target_train,
             target_val=target_val,
-            target_test=(test.x, test.y),
+            target_test=(test.x, labels(test_role, test)),
             target_test_name=tables[test_role].name,
+            target_test_ids=self._ids(tables[test_role], test),
         )
 
+    def _ids(self, table: Table, rows: Selected) -> tuple[str, np.ndarray] | None:
+        if self.id is None or table.kind == "arrays":
+            return None
+        return self.id, column_values(table, self.id)[rows.rows]
+
+    @override
+    def setup(self, stage: str) -> None:
+        if stage == "predict" and self._sources["predict"] is not None:
+            # New rows alone: the columns, classes and statistics come from the checkpoint Lightning
+            # restores after setup (or from the source files, when there is none): see predict_dataloader.
+            self._predict_table = read_table(self._sources["predict"], "predict")
+            if self.id is not None:
+                column_values(self._predict_table, self.id)  # name a missing id column now
+            return
+        super().setup(stage)
+
+    @override
+    def predict_dataloader(self) -> DataLoader:
+        if self._sources["predict"] is None:
+            return super().predict_dataloader()
+        if not self.scaler.fitted:  # no checkpoint restored: the statistics of the source, as training
+            _StandardizedTables.setup(self, "validate")
+        rows = self._select(self._predict_table, "predict", self.feature_names)
+        self._predict_ids = self._ids(self._predict_table, rows)
+        dataset = self._dataset(rows.x)
+        return self._loader(dataset, sampler=self._evaluation_sampler(dataset))
+
+    @override
+    def prediction_ids(self) -> tuple[str, np.ndarray] | None:
+        if self._sources["predict"] is not None:
+            return getattr(self, "_predict_ids", None)
+        return super().prediction_ids()
+
     def _feature_columns(self, tables: dict[str, Table]) -> list[str] | None:
-        """The feature columns every table must have: ``features``, else the source's non-label columns."""
+        """The feature columns every table must have: ``features``, else the source's columns but the
+        label, ``id`` and ``exclude``; the target must have the same (test rows may have more)."""
         arrays = [table.name for table in tables.values() if table.kind == "arrays"]
         if arrays:
             if self.features is not None:
@@ -256,18 +366,22 @@ class TabularDataModule(_StandardizedTables):
         if self.features is not None:
             return self.features
         source = tables["source"]
-        names = feature_names_without_label(source, self.label)
-        for role, table in tables.items():
-            other = feature_names_without_label(table, self.label)
-            if role != "source" and set(other) != set(names):
-                only_source = [name for name in names if name not in other]
-                only_other = [name for name in other if name not in names]
-                raise DataError(
-                    f"{source.name} and {table.name} have different feature columns (label {self.label!r} aside): "
-                    f"only in {role}: {only_other}, only in source: {only_source}. Make them match, or list "
-                    "the shared columns in features."
-                )
+        names = self._non_label_columns(source)
+        target = tables["target"]
+        other = self._non_label_columns(target)
+        if set(other) != set(names):
+            only_source = [name for name in names if name not in other]
+            only_other = [name for name in other if name not in names]
+            raise DataError(
+                f"{source.name} and {target.name} have different feature columns (label {self.label!r}"
+                f"{', id and exclude' if self.exclude else ''} aside): only in target: {only_other}, only in "
+                f"source: {only_source}. Make them match, list the shared columns in features, or the others in "
+                "exclude."
+            )
         return names
+
+    def _non_label_columns(self, table: Table) -> list[str]:
+        return [name for name in feature_names_without_label(table, self.label) if name not in self.exclude]
 
     def _split(self, rows: int, seed: np.random.SeedSequence, table: Table) -> tuple[np.ndarray, np.ndarray]:
         """Sorted row indices of the training and the validation part."""
@@ -280,6 +394,19 @@ class TabularDataModule(_StandardizedTables):
             )
         order = np.random.default_rng(seed).permutation(rows)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _check_columns(name: str, columns: object, *, allow_empty: bool) -> list[str] | None:
+    if columns is None:
+        return None
+    if isinstance(columns, str) or not isinstance(columns, Sequence) or not all(isinstance(c, str) for c in columns):
+        raise ConfigurationError(f"TabularDataModule {name} must be a list of column names, got {columns!r}")
+    if not columns and not allow_empty:
+        raise ConfigurationError(f"TabularDataModule {name} is empty: name at least one column, or None for all")
+    duplicates = sorted({column for column in columns if list(columns).count(column) > 1})
+    if duplicates:
+        raise ConfigurationError(f"TabularDataModule {name} names {duplicates} more than once")
+    return list(columns)
 
 
 def _path_or_none(value: Any) -> str | None:
@@ -342,4 +469,5 @@ class TabularShiftDataModule(_StandardizedTables):
             target_train=shift.target_train[0],
             target_val=shift.target_val,
             target_test=shift.target_test,
+            classes=["0", "1"],
         )

@@ -1,8 +1,8 @@
 """Reading tables (CSV, NPZ, Parquet files or in-memory arrays) into checked numeric arrays.
 
 A :class:`Table` holds named columns as read; :func:`select` picks the label and the feature
-columns and turns them into a float feature matrix and integer labels, with an error that names
-the file, the column and the row for every cell it cannot use.
+columns and turns them into a float feature matrix and labels as class names, with an error that
+names the file, the column and the row for every cell it cannot use.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import csv
 import gzip
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,13 @@ class Table:
 
 @dataclass(frozen=True)
 class Selected:
-    """The features (float32, ``(rows, width)``) and labels (int64 or ``None``) of one table."""
+    """The features (float32, ``(rows, width)``), the labels as class names (strings, or ``None``)
+    and the kept row indices of one table (every row, unless rows with non-finite cells were dropped)."""
 
     x: np.ndarray
     y: np.ndarray | None
     features: list[str]
+    rows: np.ndarray
 
 
 def read_table(source: TableSource, role: str) -> Table:
@@ -80,14 +83,26 @@ def read_table(source: TableSource, role: str) -> Table:
     )
 
 
-def select(table: Table, label: str, features: Sequence[str] | None, *, require_label: bool) -> Selected:
-    """The numeric features and integer labels of ``table``.
+def select(
+    table: Table,
+    label: str,
+    features: Sequence[str] | None,
+    *,
+    require_label: bool,
+    exclude: Sequence[str] = (),
+    drop_non_finite: bool = False,
+) -> Selected:
+    """The numeric features and the labels (as class names) of ``table``.
 
     Args:
         table: what :func:`read_table` returned.
         label: name of the label column (``"y"`` is used for ``(x, y)`` arrays).
-        features: the feature columns, in order; ``None``: every column but the label.
+        features: the feature columns, in order, found by name (other columns are ignored);
+            ``None``: every column but the label and ``exclude``.
         require_label: raise if the label column is missing (source data); else labels are ``None``.
+        exclude: columns that are never features (identifiers).
+        drop_non_finite: drop the rows with a missing or non-finite feature cell (with a warning)
+            instead of raising.
     """
     if table.kind == "arrays":
         label, features = "y", ["x"]
@@ -95,8 +110,11 @@ def select(table: Table, label: str, features: Sequence[str] | None, *, require_
         check_has_label(table, label)
     # A label column with no label at all (an unlabelled target exported with the header) is no label.
     unlabelled = label not in table.columns or (not require_label and _all_missing(table.columns[label]))
-    y = None if unlabelled else _labels(table, label)
-    names = [name for name in table.columns if name != label] if features is None else list(features)
+    y = None if unlabelled else _label_names(table, label)
+    if features is None:
+        names = [name for name in table.columns if name != label and name not in exclude]
+    else:
+        names = list(features)
     if not names:
         raise DataError(f"{table.name} has no feature column: its only column is the label {label!r}")
     missing = [name for name in names if name not in table.columns]
@@ -108,9 +126,31 @@ def select(table: Table, label: str, features: Sequence[str] | None, *, require_
     if label in names:
         raise DataError(f"features lists the label column {label!r}; a label cannot also be a feature")
     _reject_categorical(table, names)
-    blocks = [_numbers(table, name) for name in names]
+    blocks = [_numbers(table, name, allow_non_finite=drop_non_finite) for name in names]
     x = np.concatenate([block.reshape(len(block), -1) for block in blocks], axis=1)
-    return Selected(x=x.astype(np.float32), y=y, features=names)
+    rows = np.arange(len(x))
+    if drop_non_finite:
+        rows = np.flatnonzero(np.isfinite(x).all(axis=1))
+        if len(rows) < len(x):
+            warnings.warn(
+                f"{table.name}: dropped {len(x) - len(rows)} of {len(x)} rows with a missing or non-finite "
+                "feature cell (non_finite='drop')",
+                stacklevel=2,
+            )
+        if not len(rows):
+            raise DataError(f"{table.name} has no row whose feature cells are all finite numbers")
+        x, y = x[rows], None if y is None else y[rows]
+    return Selected(x=x.astype(np.float32), y=y, features=names, rows=rows)
+
+
+def column_values(table: Table, column: str) -> np.ndarray:
+    """A ``(rows,)`` column as strings (an identifier column carried into predictions)."""
+    if column not in table.columns:
+        raise DataError(f"{table.name} has no column {column!r}; its columns are {table.describe_columns()}")
+    values = table.columns[column]
+    if values.ndim != 1:
+        raise DataError(f"{table.name}: column {column!r} must have shape (rows,), got {values.shape}")
+    return np.array([_as_name(cell) for cell in values], dtype=object)
 
 
 def check_has_label(table: Table, label: str) -> None:
@@ -260,43 +300,60 @@ def _is_categorical(values: np.ndarray) -> bool:
     return bool(present) and all(_as_number(cell) is None for cell in present)
 
 
-def _numbers(table: Table, column: str) -> np.ndarray:
-    """The column as float64; an error naming the row for each cell that is not a finite number."""
+def _numbers(table: Table, column: str, *, allow_non_finite: bool = False) -> np.ndarray:
+    """The column as float64; an error naming the row for each cell that is not a number, and for
+    each missing or non-finite one unless ``allow_non_finite`` (then it stays NaN or inf)."""
     values = table.columns[column]
     numbers = values.astype(np.float64) if values.dtype.kind in _NUMERIC_KINDS else _parsed(values)
     if numbers.dtype.kind != "f":  # some cell is not a number: find it, and turn missing cells into NaN
         flat = [_cell_number(table, column, row, cell) for row, cell in _cells(values)]
         numbers = np.array(flat, dtype=np.float64).reshape(values.shape)
     bad = ~np.isfinite(numbers)
-    if bad.any():
+    if bad.any() and not allow_non_finite:
         row, *sub = np.argwhere(bad)[0]
         where = f"{column}[{sub[0]}]" if sub else column
         what = _describe_cell(values[(row, *sub)])
         count = int(bad.sum())
         raise DataError(
             f"{table.name} {table.row_names(int(row))}, column {where!r}: {what} ({count} non-finite cell(s) in "
-            "this column); every feature cell must be a finite number: fill or drop those rows"
+            "this column); every feature cell must be a finite number: fill those cells, or drop their rows "
+            "(non_finite='drop')"
         )
     return numbers
 
 
-def _labels(table: Table, column: str) -> np.ndarray:
+def _label_names(table: Table, column: str) -> np.ndarray:
+    """The label column as class names: strings as written, integral numbers as integers ("1", not
+    "1.0"); an error naming the row of a missing label or of a number that is not an integer."""
     values = table.columns[column]
     if values.ndim != 1:
         raise DataError(f"{table.name}: the label {column!r} must have shape (rows,), got {values.shape}")
-    hint = "labels must be integer class indices 0, 1, ..., num_classes - 1"
-    if values.dtype.kind not in _NUMERIC_KINDS:
-        for row, cell in _cells(values):
-            if not _is_missing(cell) and _as_number(cell) is None:
-                raise DataError(f"{table.name} {table.row_names(row)}, label column {column!r}: {cell!r}; {hint}")
-    numbers = _numbers(table, column)
-    bad = (numbers != np.round(numbers)) | (numbers < 0)
-    if bad.any():
-        row = int(np.argmax(bad))
-        cell = values[row]
-        shown = repr(cell) if isinstance(cell, str) else f"{float(cell):g}"
-        raise DataError(f"{table.name} {table.row_names(row)}, label column {column!r}: {shown}; {hint}")
-    return numbers.astype(np.int64)
+    names = []
+    for row, cell in _cells(values):
+        if _is_missing(cell) or (isinstance(cell, (float, np.floating)) and not math.isfinite(cell)):
+            raise DataError(
+                f"{table.name} {table.row_names(row)}, label column {column!r}: {_describe_cell(cell)}; every "
+                "labelled row needs its class (a name or an integer)"
+            )
+        number = _as_number(cell) if not isinstance(cell, str) else None
+        if number is not None and number != round(number):
+            raise DataError(
+                f"{table.name} {table.row_names(row)}, label column {column!r}: {number:g}; labels are classes "
+                "(names or integers), not continuous values"
+            )
+        names.append(_as_name(cell))
+    return np.array(names, dtype=object)
+
+
+def _as_name(cell: Any) -> str:
+    if isinstance(cell, bytes):
+        cell = cell.decode()
+    if isinstance(cell, str):
+        return cell.strip()
+    number = _as_number(cell)
+    if number is not None and math.isfinite(number) and number == round(number):
+        return str(int(number))
+    return str(cell)
 
 
 def _all_missing(values: np.ndarray) -> bool:
