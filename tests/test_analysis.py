@@ -41,6 +41,21 @@ def test_pad_of_well_separated_domains_is_near_two(classifier):
     assert proxy_a_distance(a, b, classifier=classifier) >= 1.8
 
 
+@pytest.mark.parametrize("classifier", ["svm", "logistic"])
+def test_pad_of_a_known_separation_is_near_its_true_value(classifier):
+    # N(0, I) vs N(2 e_1, I): the best linear classifier errs with Phi(-1) = 0.159, so PAD = 2 (1 - 2 * 0.159)
+    a, b = rng.normal(size=(1000, 16)), rng.normal(size=(1000, 16))
+    b[:, 0] += 2.0
+    assert proxy_a_distance(a, b, classifier=classifier) == pytest.approx(1.365, abs=0.1)
+
+
+def test_pad_stays_within_zero_and_two():
+    a = rng.normal(size=(40, 3))
+    values = [proxy_a_distance(a, a + shift, seed=seed) for shift in (0.0, 0.3, 50.0) for seed in range(3)]
+    assert all(0.0 <= v <= 2.0 for v in values)
+    assert values[-1] == 2.0  # perfectly separated
+
+
 def test_pad_accepts_tensors_and_subsamples():
     a, b = torch.randn(300, 3), torch.randn(300, 3) + 3.0
     assert proxy_a_distance(a, b, max_samples=50) == proxy_a_distance(a[:], b[:], max_samples=50)
@@ -58,6 +73,30 @@ def test_pad_accepts_tensors_and_subsamples():
 def test_pad_rejects_bad_features(source, target, message):
     with pytest.raises(DANNError, match=message):
         proxy_a_distance(source, target)
+
+
+def test_pad_estimator_is_one_of_the_listed_choices():
+    a = rng.normal(size=(10, 2))
+    with pytest.raises(DANNError, match=r"unknown classifier 'mlp'; valid: 'svm', 'logistic'"):
+        proxy_a_distance(a, a, classifier="mlp")
+    with pytest.raises(DANNError, match=r"unknown classifier 'mlp'; valid: 'svm', 'logistic'"):
+        analyze_model(make_module(), make_datamodule(), pad_classifier="mlp", embedding=None)
+
+
+@pytest.mark.parametrize(("classifier", "name"), [(None, "pad"), ("svm", "pad"), ("logistic", "pad_logistic")])
+def test_callback_and_analyze_give_the_same_pad_for_the_same_weights(tmp_path, classifier, name):
+    # 100 validation samples per domain, 40 kept: both must keep the same 40 and fit the same estimator.
+    model, datamodule = make_module(), make_datamodule(n=200)
+    options = {} if classifier is None else {"classifier": classifier}
+    trainer = make_trainer(tmp_path, callbacks=[ProxyADistanceCallback(max_samples=40, **options)])
+    trainer.validate(model, datamodule, verbose=False)
+    logged = trainer.callback_metrics[f"val/{name}"].item()
+    assert [k for k in trainer.callback_metrics if k.startswith("val/pad")] == [f"val/{name}"]
+    options = {} if classifier is None else {"pad_classifier": classifier}
+    result = analyze_model(model, datamodule, max_samples=40, embedding=None, **options)
+    assert [k for k in result if k.startswith("pad")] == [name]
+    assert 0.0 < result[name] <= 2.0
+    assert logged == pytest.approx(result[name], abs=1e-6)
 
 
 # ------------------------------------------------------------------ selection scores
@@ -188,7 +227,7 @@ def test_callbacks_write_an_embedding_image_and_a_pad_scalar(tmp_path):
     ("make", "message"),
     [
         (lambda: EmbeddingPlotCallback(method="umap"), r"unknown method 'umap'; valid: pca, tsne"),
-        (lambda: ProxyADistanceCallback(classifier="mlp"), r"unknown classifier 'mlp'; valid: logistic, svm"),
+        (lambda: ProxyADistanceCallback(classifier="mlp"), r"unknown classifier 'mlp'; valid: 'svm', 'logistic'"),
         (lambda: ProxyADistanceCallback(every_n_epochs=0), r"every_n_epochs must be >= 1"),
     ],
 )
@@ -215,11 +254,13 @@ def test_analyze_compares_checkpoints_written_by_the_cli(tmp_path):
     rows = analyze_checkpoints(checkpoints, tmp_path / "out", embedding="pca", pad_classifier="logistic")
     assert len(rows) == 2
     for row in rows:
-        for key in ("source_val_acc", "target_val_acc", "target_test_acc", "pad", "entropy", "im", "snd", "dev"):
+        keys = ("source_val_acc", "target_val_acc", "target_test_acc", "pad_logistic", "entropy", "im", "snd", "dev")
+        for key in keys:
             assert np.isfinite(row[key]), key
+        assert "pad" not in row  # the SVM's name is not reused for another estimator
         assert (tmp_path / "out" / row["embedding"].split("/")[-1]).is_file()
     assert json.loads((tmp_path / "out" / "summary.json").read_text())[1]["checkpoint"] == checkpoints[1]
-    assert "PAD" in (tmp_path / "out" / "summary.md").read_text()
+    assert "PAD, logistic regression" in (tmp_path / "out" / "summary.md").read_text()
 
 
 def test_analyze_explains_a_checkpoint_without_configuration(tmp_path):

@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from dann_lightning.analysis.embedding import embedding_figure
-from dann_lightning.analysis.pad import proxy_a_distance
+from dann_lightning.analysis.pad import DEFAULT_PAD_CLASSIFIER, PADClassifier, pad_name, proxy_a_distance
 from dann_lightning.analysis.scores import (
     DeepEmbeddedValidation,
     InformationMaximization,
@@ -30,13 +30,15 @@ from dann_lightning.analysis.scores import (
 )
 from dann_lightning.batch import unpack_evaluation_batch
 from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
+from dann_lightning.checks import check_int, choices_of
 from dann_lightning.errors import CheckpointError, DataError
 
 COLUMNS = [
     ("source_val_acc", "source val acc"),
     ("target_val_acc", "target val acc (oracle)"),
     ("target_test_acc", "target test acc (oracle)"),
-    ("pad", "PAD (lower: aligned)"),
+    ("pad", "PAD, linear SVM (lower: aligned)"),
+    ("pad_logistic", "PAD, logistic regression (lower: aligned)"),
     ("entropy", "entropy (lower)"),
     ("im", "IM (higher)"),
     ("snd", "SND (higher)"),
@@ -67,12 +69,21 @@ def analyze_model(
     datamodule: L.LightningDataModule,
     *,
     max_samples: int = 1000,
-    pad_classifier: str = "svm",
+    pad_classifier: PADClassifier = DEFAULT_PAD_CLASSIFIER,
     embedding: str | None = "pca",
     embedding_path: Path | None = None,
     title: str = "",
 ) -> dict[str, Any]:
-    """All the numbers of one model on one data module's validation and test data."""
+    """All the numbers of one model on one data module's validation and test data.
+
+    The PAD (key ``pad_name(pad_classifier)``: ``pad`` for the default linear SVM, ``pad_logistic``
+    otherwise) is ``proxy_a_distance`` of the first ``max_samples`` validation features per domain,
+    with its defaults: the samples and the estimator ``ProxyADistanceCallback`` uses, so with the
+    same ``max_samples`` (1000 in both by default) it equals the callback's ``val/pad`` for the
+    same weights on one process.
+    """
+    pad_key = pad_name(pad_classifier)  # checks pad_classifier before any work
+    check_int("max_samples", max_samples, minimum=2)
     model.eval()
     datamodule.setup("validate")
     datamodule.setup("test")
@@ -85,8 +96,8 @@ def analyze_model(
 
     result: dict[str, Any] = {name: _accuracy(d) for name, d in [(f"{k}_acc", v) for k, v in data.items()]}
     source, target = data["source_val"], data["target_val"]
-    result["pad"] = proxy_a_distance(
-        source["features"], target["features"], classifier=pad_classifier, max_samples=max_samples
+    result[pad_key] = proxy_a_distance(
+        source["features"][:max_samples], target["features"][:max_samples], classifier=pad_classifier
     )
     result.update(_selection_scores(source, target, max_samples))
     if embedding and embedding_path is not None:
@@ -149,7 +160,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("checkpoints", nargs="+", help="checkpoints written by `dann-lightning fit`")
     parser.add_argument("--out", default="analysis", help="folder for summary.md, summary.json and the plots")
     parser.add_argument("--max-samples", type=int, default=1000, help="samples per domain for PAD and plots")
-    parser.add_argument("--pad-classifier", choices=["svm", "logistic"], default="svm")
+    parser.add_argument(
+        "--pad-classifier",
+        choices=choices_of(PADClassifier),
+        default=DEFAULT_PAD_CLASSIFIER,
+        help="estimator of the proxy A-distance; another than the default is reported as pad_<name>",
+    )
     parser.add_argument("--embedding", choices=["pca", "tsne"], default="tsne")
     args = parser.parse_args(argv)
     rows = analyze_checkpoints(
