@@ -8,6 +8,7 @@ samples of process 0 and share its result.
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from dann_lightning.analysis.embedding import ProjectionMethod, embedding_figure
-from dann_lightning.analysis.pad import PADClassifier, proxy_a_distance
+from dann_lightning.analysis.pad import DEFAULT_PAD_CLASSIFIER, PADClassifier, pad_name, proxy_a_distance
 from dann_lightning.errors import ConfigurationError, DataError, OutputDirectoryError
 
 
@@ -84,16 +85,23 @@ class _ValidationSample(L.Callback):
 class ProxyADistanceCallback(_ValidationSample):
     """Logs ``val/pad``, the proxy A-distance between source and target validation features.
 
+    The number is ``proxy_a_distance`` of the first ``max_samples`` validation features per
+    domain, with its defaults (the paper's linear SVM, seed 0): the PAD ``dann-lightning analyze``
+    reports for the checkpoint of that validation, when both keep the same samples (one process,
+    the same ``max_samples``; 1000 in both by default). Under DDP the samples are process 0's.
+
     Args:
         every_n_epochs: run on every n-th validation.
-        max_samples: features kept per domain.
-        classifier: ``"svm"`` (the paper's) or ``"logistic"`` (faster).
+        max_samples: features kept per domain (the first in the validation loader's order).
+        classifier: ``"svm"`` (linear SVM, the paper's; logged as ``val/pad``) or ``"logistic"``
+            (logistic regression; logged as ``val/pad_logistic``, so one name keeps one meaning).
     """
 
-    def __init__(self, every_n_epochs: int = 1, max_samples: int = 500, classifier: PADClassifier = "logistic") -> None:
+    def __init__(
+        self, every_n_epochs: int = 1, max_samples: int = 1000, classifier: PADClassifier = DEFAULT_PAD_CLASSIFIER
+    ) -> None:
         super().__init__(every_n_epochs, max_samples)
-        if classifier not in ("svm", "logistic"):
-            raise ConfigurationError(f"unknown classifier {classifier!r}; valid: logistic, svm")
+        self.metric_name = "val/" + pad_name(classifier)  # checks classifier, listing the choices
         self.classifier = classifier
 
     @override
@@ -107,7 +115,7 @@ class ProxyADistanceCallback(_ValidationSample):
             value = proxy_a_distance(source, target, classifier=self.classifier)
         value = trainer.strategy.broadcast(value, src=0)
         if value == value:  # not nan: both domains were there
-            pl_module.log("val/pad", value)
+            pl_module.log(self.metric_name, value)
 
 
 class EmbeddingPlotCallback(_ValidationSample):
@@ -152,11 +160,13 @@ PREDICTION_FORMATS = (".csv", ".npz")
 class PredictionWriter(BasePredictionWriter):
     """Writes what ``trainer.predict`` returns, class logits, to one file: CSV or NPZ, by the extension.
 
-    One row per sample, in the order of the data set: ``index`` (the sample's position in it),
-    ``prediction`` (the most probable class) and the class probabilities (softmax of the logits).
-    CSV columns: ``index, prediction, prob_0 ... prob_{C-1}``; NPZ arrays: ``index``, ``prediction``,
-    ``probabilities`` and ``logits``. With several predict loaders a ``dataloader`` column/array
-    says which one a row comes from.
+    One row per sample, in the order of the data set. CSV columns: the data module's id column
+    when it has one (``TabularDataModule(id=...)``), else ``index`` (the sample's position in the
+    data set); ``prediction``, the most probable class by name (the data module's ``classes``,
+    else its index); and ``prob_<class>`` per class (softmax of the logits). NPZ arrays: the same,
+    with ``prediction`` as class indices, ``classes`` their names, ``probabilities`` and
+    ``logits``. With several predict loaders a ``dataloader`` column/array says which one a row
+    comes from (and rows are named by ``index``).
 
     The file is written once, when prediction ends, to a temporary file then moved into place: an
     existing file is replaced whole or not at all. Its directory is checked before the first batch.
@@ -219,35 +229,62 @@ class PredictionWriter(BasePredictionWriter):
             torch.distributed.all_gather_object(gathered, rows)
             rows = [row for rank_rows in gathered for row in rank_rows]
         if trainer.is_global_zero and rows:
-            self.written = self._write(rows)
+            self.written = self._write(rows, trainer.datamodule)
         self._rows = []
 
-    def _write(self, rows: list[tuple[int, torch.Tensor, torch.Tensor]]) -> Path:
+    def _write(self, rows: list[tuple[int, torch.Tensor, torch.Tensor]], datamodule: Any) -> Path:
         loaders = torch.cat([torch.full_like(indices, loader) for loader, indices, _ in rows])
         indices = torch.cat([indices for _, indices, _ in rows])
         logits = torch.cat([logits for _, _, logits in rows])
         order = np.lexsort((indices.numpy(), loaders.numpy()))  # by loader, then by position in it
         loaders, indices, logits = loaders[order], indices[order], logits[order]
-        probabilities = torch.softmax(logits, dim=1)
-        columns = {"index": indices.numpy(), "prediction": logits.argmax(dim=1).numpy()}
-        if len(set(loaders.tolist())) > 1:
+        probabilities = torch.softmax(logits, dim=1).double().numpy()
+        predicted = logits.argmax(dim=1).numpy()
+        classes = getattr(datamodule, "classes", None)
+        if classes is None or len(classes) != logits.shape[1]:
+            classes = [str(index) for index in range(logits.shape[1])]
+        several_loaders = len(set(loaders.tolist())) > 1
+        ids = None if several_loaders else _prediction_ids(datamodule, len(indices))
+        name, row_names = ("index", indices.numpy()) if ids is None else (ids[0], ids[1][indices.numpy()])
+        columns = {name: row_names}
+        if several_loaders:
             columns = {"dataloader": loaders.numpy(), **columns}
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            with open(temporary, "wb") as file:
-                if self.path.suffix.lower() == ".npz":
-                    np.savez(file, **columns, probabilities=probabilities.numpy(), logits=logits.numpy())
-                else:
-                    names = [*columns, *(f"prob_{c}" for c in range(probabilities.shape[1]))]
-                    table = np.column_stack([*columns.values(), probabilities.double().numpy()])
-                    formats = ["%d"] * len(columns) + ["%.9g"] * probabilities.shape[1]
-                    np.savetxt(file, table, fmt=formats, delimiter=",", header=",".join(names), comments="")
+            if self.path.suffix.lower() == ".npz":
+                with open(temporary, "wb") as file:
+                    # Ids as strings: object arrays would need pickle to load.
+                    arrays = {key: v.astype(str) if v.dtype == object else v for key, v in columns.items()}
+                    np.savez(
+                        file,
+                        **arrays,
+                        prediction=predicted,
+                        classes=np.array(classes, dtype=str),
+                        probabilities=probabilities,
+                        logits=logits.numpy(),
+                    )
+            else:
+                with open(temporary, "w", newline="") as file:
+                    writer = csv.writer(file)
+                    writer.writerow([*columns, "prediction", *(f"prob_{c}" for c in classes)])
+                    for row in range(len(predicted)):
+                        named = [values[row] for values in columns.values()]
+                        probs = [f"{p:.9g}" for p in probabilities[row]]
+                        writer.writerow([*named, classes[predicted[row]], *probs])
             os.replace(temporary, self.path)
         finally:
             temporary.unlink(missing_ok=True)
         return self.path
+
+
+def _prediction_ids(datamodule: Any, rows: int) -> tuple[str, np.ndarray] | None:
+    """The data module's id column for the predicted rows (``prediction_ids()``), if it has one."""
+    ids = datamodule.prediction_ids() if callable(getattr(datamodule, "prediction_ids", None)) else None
+    if ids is None or len(ids[1]) < rows:
+        return None
+    return ids[0], np.asarray(ids[1])
 
 
 def _check_writable(directory: Path) -> None:
