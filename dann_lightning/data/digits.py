@@ -195,6 +195,12 @@ class DigitsDataModule(ImageDataModule):
         self._raw: DigitsShift | None = None
 
     @override
+    @property
+    @override
+    def classes(self) -> list[str]:
+        """The ten digits, ``"0"`` to ``"9"``."""
+        return [str(digit) for digit in range(10)]
+
     def _load_raw_splits(self) -> torch.Tensor:
         h = self.hparams
         start = time.perf_counter()

@@ -133,6 +133,25 @@ class ImageFilesDataModule(ImageDataModule):
         self.class_names: list[str] | None = None
         self._splits: dict[str, tuple[Tensor, Tensor]] | None = None
 
+    @property
+    @override
+    def classes(self) -> list[str] | None:
+        """The class names: an image folder's class folders, the ten digits for the digit data sets;
+        known after ``setup`` or from a checkpoint's ``state_dict``."""
+        if self.class_names is None and self._splits is not None:
+            return [str(digit) for digit in range(10)]  # MNIST, MNIST-M, USPS, SVHN
+        return self.class_names
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "classes": self.classes}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict.get("classes"):
+            self.class_names = list(state_dict["classes"])
+        super().load_state_dict(state_dict)
+
     @override
     def _load_raw_splits(self) -> Tensor:
         self._splits = self._load()

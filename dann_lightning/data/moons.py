@@ -111,6 +111,12 @@ class MoonsDataModule(ScaledDataModule):
         self._raw: MoonsShift | None = None
 
     @override
+    @property
+    @override
+    def classes(self) -> list[str]:
+        """The two moons: ``["0", "1"]``."""
+        return ["0", "1"]
+
     def _load_raw_splits(self) -> torch.Tensor:
         h = self.hparams
         self._raw = make_moons_shift(h.n_samples, h.noise, h.angle, h.n_val, h.n_test, h.seed)

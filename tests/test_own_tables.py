@@ -1,0 +1,154 @@
+"""A user's own tables end to end: two CSV files with string labels and an id column -> fit with
+no width edits -> predict new rows from the checkpoint alone -> export -> ONNX Runtime on raw rows."""
+
+import csv
+import json
+import shutil
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from dann_lightning import DANNLitModule
+from dann_lightning.cli import cli_main
+from dann_lightning.data import TabularDataModule
+from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.nets import MLP
+
+FEATURES = [f"f{index}" for index in range(7)]
+CLASSES = ["churned", "stayed"]
+
+
+def write_table(path, n, *, shift, seed, labelled=True, order=None, extra=False):
+    """Rows ``id, f0..f6[, label]``: the label is whether the (unshifted) first two features sum > 0."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 7))
+    names = np.where(x[:, 0] + x[:, 1] > 0, CLASSES[1], CLASSES[0])
+    raw = x * (1.0 + shift) + 3.0 * shift  # the target's sensors read scaled and offset
+    columns = {"id": [f"user-{seed}-{row}" for row in range(n)]}
+    columns.update({name: [f"{value:.6f}" for value in raw[:, index]] for index, name in enumerate(FEATURES)})
+    if labelled:
+        columns["label"] = list(names)
+    if extra:
+        columns["comment"] = ["n/a"] * n
+    header = order or list(columns)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(zip(*(columns[name] for name in header), strict=True))
+    return raw.astype(np.float32), names
+
+
+def quick(root):
+    return [
+        f"--trainer.default_root_dir={root}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.max_epochs=3",
+        "--trainer.check_val_every_n_epoch=1",
+    ]
+
+
+@pytest.mark.slow
+def test_own_tables_in_three_commands(tmp_path, monkeypatch, capsys):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    monkeypatch.chdir(tmp_path)
+    train = tmp_path / "train"
+    train.mkdir()
+    write_table(train / "source.csv", 300, shift=0.0, seed=0)
+    write_table(train / "target.csv", 300, shift=0.5, seed=1, labelled=False)
+
+    # 1. fit: the packaged config, the user's files and label column; no width anywhere.
+    data = ["--data.init_args.source=train/source.csv", "--data.init_args.target=train/target.csv"]
+    cli_main(["fit", "--config", "tabular_files", *data, "--data.init_args.label=label", *quick(tmp_path)])
+    checkpoint = next(tmp_path.glob("lightning_logs/version_0/checkpoints/last.ckpt"))
+    shutil.rmtree(train)  # the training files are gone: predict and export need only the checkpoint
+
+    # 2. predict new rows, columns shuffled and one extra, from the checkpoint alone.
+    order = ["f3", "comment", "f0", "label", "f6", "id", "f1", "f5", "f2", "f4"]
+    raw, names = write_table(tmp_path / "new.csv", 40, shift=0.5, seed=2, order=order, extra=True)
+    capsys.readouterr()
+    cli_main(["predict", f"--ckpt_path={checkpoint}", "--data.init_args.predict=new.csv", *quick(tmp_path)])
+    written = capsys.readouterr().out.split("predictions written to ")[1].strip()
+    with open(written) as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["id", "prediction", "prob_churned", "prob_stayed"]
+    assert [row["id"] for row in rows] == [f"user-2-{row}" for row in range(40)]
+    assert {row["prediction"] for row in rows} <= set(CLASSES)
+    probabilities = np.array([[float(row["prob_churned"]), float(row["prob_stayed"])] for row in rows])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    accuracy = np.mean([row["prediction"] == name for row, name in zip(rows, names, strict=True)])
+    assert accuracy > 0.6  # learned something, though three epochs are few
+
+    # 3. export, then ONNX Runtime on the raw rows, in the order export.json names.
+    cli_main(["export", f"--ckpt_path={checkpoint}", "--out=deploy", "--format", "onnx"])
+    facts = json.loads((tmp_path / "deploy" / "export.json").read_text())
+    assert facts["feature_names"] == FEATURES
+    assert facts["class_names"] == CLASSES
+    session = onnxruntime.InferenceSession(str(tmp_path / "deploy" / "model.onnx"))
+    (logits,) = session.run(None, {session.get_inputs()[0].name: raw})
+    exported = torch.softmax(torch.as_tensor(logits), dim=1).numpy()
+    np.testing.assert_allclose(exported, probabilities, atol=1e-5)
+
+
+# ------------------------------------------------------------------ errors before any step
+
+
+def fit_in_python(tmp_path, feature_extractor, **data_options):
+    write_table(tmp_path / "source.csv", 100, shift=0.0, seed=0)
+    write_table(tmp_path / "target.csv", 100, shift=0.5, seed=1, labelled=False)
+    data = TabularDataModule(tmp_path / "source.csv", tmp_path / "target.csv", id="id", batch_size=16, **data_options)
+    model = DANNLitModule(feature_extractor)
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(model, data)
+    return model, data, trainer
+
+
+def test_a_network_of_another_input_width_is_named_before_the_first_step(tmp_path):
+    with pytest.raises(ConfigurationError) as info:
+        fit_in_python(tmp_path, MLP(20, [16]))
+    assert str(info.value) == (
+        "the feature extractor (MLP) cannot take this data's inputs, of shape (7,) per sample: mat1 and mat2 shapes "
+        "cannot be multiplied (2x7 and 20x16); set its in_features to 7, or leave in_features out to take it from "
+        "the data"
+    )
+
+
+def test_widths_and_classes_come_from_the_data(tmp_path):
+    model, data, trainer = fit_in_python(tmp_path, MLP(None, [16]))
+    assert (model.num_classes, data.classes, data.feature_names) == (2, CLASSES, FEATURES)
+    assert model.feature_extractor.layers[0].in_features == 7
+    assert model.classifier.out_features == 2
+    assert trainer.global_step == 1
+
+
+def test_a_prediction_file_without_a_feature_column_is_named(tmp_path):
+    model, data, trainer = fit_in_python(tmp_path, MLP(None, [16]))
+    write_table(tmp_path / "new.csv", 5, shift=0.5, seed=2, order=["id", "f0", "f1", "f2", "f3", "f4", "f6"])
+    data = TabularDataModule(tmp_path / "source.csv", tmp_path / "target.csv", predict=tmp_path / "new.csv", id="id")
+    with pytest.raises(DataError) as info:
+        trainer.predict(model, data)
+    assert str(info.value) == (
+        f"predict file {str(tmp_path / 'new.csv')!r} lacks the feature column(s) ['f5'] named in features; its "
+        "columns are 'id', 'f0', 'f1', 'f2', 'f3', 'f4', 'f6'"
+    )
+
+
+def test_a_missing_feature_cell_is_named_unless_dropping_is_asked(tmp_path):
+    source = tmp_path / "source.csv"
+    write_table(source, 100, shift=0.0, seed=0)
+    lines = source.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[3] = "nan"  # column f2 of the fifth data row (line 6)
+    lines[5] = ",".join(cells)
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as info:
+        TabularDataModule(source, source, id="id").setup("fit")
+    assert str(info.value) == (
+        f"source file {str(source)!r} line 6, column 'f2': a missing value (1 non-finite cell(s) in this column); "
+        "every feature cell must be a finite number: fill those cells, or drop their rows (non_finite='drop')"
+    )
+    with pytest.warns(UserWarning, match=r"dropped 1 of 100 rows with a missing or non-finite feature cell"):
+        data = TabularDataModule(source, source, id="id", non_finite="drop", val_fraction=0.0)
+        data.setup("fit")
+    assert len(data.source_train) == 99
