@@ -152,3 +152,14 @@ def test_a_missing_feature_cell_is_named_unless_dropping_is_asked(tmp_path):
         data = TabularDataModule(source, source, id="id", non_finite="drop", val_fraction=0.0)
         data.setup("fit")
     assert len(data.source_train) == 99
+
+
+def test_an_id_column_the_files_lack_is_named(tmp_path):
+    source = tmp_path / "source.csv"
+    write_table(source, 20, shift=0.0, seed=0, order=[*FEATURES, "label"])
+    with pytest.raises(DataError) as info:
+        TabularDataModule(source, source, id="customer").setup("fit")
+    assert str(info.value) == (
+        f"source file {str(source)!r} has no id column 'customer'; its columns are 'f0', 'f1', 'f2', 'f3', 'f4', "
+        "'f5', 'f6', 'label'. Set id to the column that identifies each row, or to null if there is none."
+    )

@@ -280,6 +280,8 @@ class TabularDataModule(_StandardizedTables):
         roles = ("source", "target", "target_test")
         tables = {role: read_table(self._sources[role], role) for role in roles if self._sources[role] is not None}
         check_has_label(tables["source"], self.label)
+        for table in tables.values():
+            self._check_id_column(table)
         names = self._feature_columns(tables)
         selected = {role: self._select(table, role, names) for role, table in tables.items()}
         _check_widths(selected, tables)
@@ -319,6 +321,13 @@ class TabularDataModule(_StandardizedTables):
             target_test_ids=self._ids(tables[test_role], test),
         )
 
+    def _check_id_column(self, table: Table) -> None:
+        if self.id is not None and table.kind != "arrays" and self.id not in table.columns:
+            raise DataError(
+                f"{table.name} has no id column {self.id!r}; its columns are {table.describe_columns()}. Set id "
+                "to the column that identifies each row, or to null if there is none."
+            )
+
     def _ids(self, table: Table, rows: Selected) -> tuple[str, np.ndarray] | None:
         if self.id is None or table.kind == "arrays":
             return None
@@ -330,8 +339,7 @@ class TabularDataModule(_StandardizedTables):
             # New rows alone: the columns, classes and statistics come from the checkpoint Lightning
             # restores after setup (or from the source files, when there is none): see predict_dataloader.
             self._predict_table = read_table(self._sources["predict"], "predict")
-            if self.id is not None:
-                column_values(self._predict_table, self.id)  # name a missing id column now
+            self._check_id_column(self._predict_table)
             return
         super().setup(stage)
 
