@@ -8,9 +8,11 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dann_lightning import DANNLitModule
-from dann_lightning.cli import BUILTIN_CONFIG, build_cli, with_builtin_config
-from tests.conftest import REPO
+import dann_lightning
+from dann_lightning import DANNLitModule, builtin_configs
+from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config
+from dann_lightning.data import MoonsDataModule
+from tests.conftest import REPO, make_datamodule, make_module, make_trainer
 from tests.test_file_loaders import write_mnist_mnistm_user_files
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -21,6 +23,8 @@ USER_FILES: dict[str, Callable[[Path], None]] = {
     "tabular_files.yaml": lambda root: shutil.copytree(REPO / "examples" / "tabular", root / "examples" / "tabular"),
     "mnist_mnistm.yaml": write_mnist_mnistm_user_files,
 }
+# Configs whose data, as shipped, has no labelled target rows to test on: what `test` adds.
+TEST_ROWS = {"tabular_files.yaml": ["--data.init_args.target_test=examples/tabular/target_test.csv"]}
 QUICK = [
     "--trainer.max_epochs=1",
     "--trainer.check_val_every_n_epoch=1",
@@ -38,22 +42,187 @@ def test_configs_directory_holds_the_shipped_experiments():
     assert {"moons.yaml", "moons_source_only.yaml"} <= names
 
 
+PACKAGED = Path(str(builtin_configs.CONFIGS))
+# The command that makes the packaged copies the repository's again (configs/ is the source).
+RESYNC = (
+    "rm -f dann_lightning/configs/*.yaml && cp configs/*.yaml dann_lightning/configs/ && "
+    "cp examples/tabular/*.csv dann_lightning/configs/examples/tabular/"
+)
+
+
+def test_packaged_configs_are_the_repository_configs():
+    # configs/ and examples/tabular/ are what one edits in a clone; the wheel runs the copies.
+    tables = PACKAGED / "examples" / "tabular"
+    pairs = {REPO / "configs" / path.name: path for path in PACKAGED.glob("*.yaml")}
+    pairs |= {path: tables / path.name for path in (REPO / "examples" / "tabular").glob("*.csv")}
+    assert {path.name for path in CONFIGS} == {path.name for path in PACKAGED.glob("*.yaml")}, f"resync: {RESYNC}"
+    differ = [str(path.relative_to(REPO)) for path, copy in pairs.items() if path.read_bytes() != copy.read_bytes()]
+    assert not differ, f"the packaged copies of {differ} differ from the repository's; resync: {RESYNC}"
+    assert builtin_configs.example_files("tabular_files") == [
+        "examples/tabular/source.csv",
+        "examples/tabular/target.csv",
+        "examples/tabular/target_test.csv",
+    ]
+
+
 def test_builtin_default_is_configs_moons_yaml():
-    assert Path(str(BUILTIN_CONFIG)).read_text() == (REPO / "configs" / "moons.yaml").read_text()
+    assert BUILTIN_CONFIG == PACKAGED / "moons.yaml"
+    assert BUILTIN_CONFIG.read_text() == (REPO / "configs" / "moons.yaml").read_text()
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["fit"], ["fit", "--config", str(BUILTIN_CONFIG)]),
-        (["test", "--ckpt_path=x"], ["test", "--config", str(BUILTIN_CONFIG), "--ckpt_path=x"]),
-        (["fit", "--config", "a.yaml"], ["fit", "--config", "a.yaml"]),
-        (["fit", "--config=a.yaml"], ["fit", "--config=a.yaml"]),
+        (["test", "--ckpt_path=last"], ["test", "--config", str(BUILTIN_CONFIG), "--ckpt_path=last"]),
+        (["fit", "--config", "digits"], ["fit", "--config", str(PACKAGED / "digits.yaml")]),
+        (["fit", "-c", "moons_cdan.yaml"], ["fit", "-c", str(PACKAGED / "moons_cdan.yaml")]),
+        (
+            ["predict", "--config=tabular_files", "--ckpt_path=x"],
+            ["predict", f"--config={PACKAGED / 'tabular_files.yaml'}", "--ckpt_path=x"],
+        ),
+        (["fit", "--config", "configs/moons.yaml"], ["fit", "--config", "configs/moons.yaml"]),  # a file: as given
+        (["fit", "--config", "{trainer: {max_epochs: 1}}"], ["fit", "--config", "{trainer: {max_epochs: 1}}"]),
         (["--help"], ["--help"]),
     ],
 )
-def test_builtin_config_is_used_only_without_a_config(args, expected):
+def test_builtin_config_is_used_only_without_a_config(monkeypatch, args, expected):
+    monkeypatch.chdir(REPO)
     assert with_builtin_config(args) == expected
+
+
+def test_an_unknown_config_name_lists_the_builtin_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", "digts"])
+    assert exit_info.value.code == (
+        "dann-lightning: error: --config 'digts' is neither a file nor a built-in config; the built-in configs are: "
+        "digits, digits_cdan, digits_source_only, digits_target_only, mnist_mnistm, moons, moons_cdan, moons_manual, "
+        "moons_select, moons_source_only, moons_target_only, tabular_example, tabular_files "
+        "(`dann-lightning configs` says what each runs)"
+    )
+
+
+def test_help_lists_every_subcommand_and_builtin_config(capsys):
+    cli_main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: dann-lightning [-h] [--version] SUBCOMMAND ...")
+    for subcommand in ("fit", "validate", "test", "predict", "analyze", "export", "configs"):
+        assert f"\n  {subcommand} " in out, subcommand
+    assert all(name in out for name in builtin_configs.names())
+    cli_main(["--version"])
+    assert capsys.readouterr().out == (
+        f"dann-lightning {dann_lightning.__version__} (torch {torch.__version__}, lightning "
+        f"{__import__('lightning').__version__}, Python {sys.version.split()[0]})\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "given"), [([], "no subcommand given"), (["fitt", "--config", "moons"], "unknown subcommand 'fitt'")]
+)
+def test_a_missing_or_unknown_subcommand_lists_them_all(capsys, args, given):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"dann-lightning: error: {given}; expected one of: fit, validate, test, predict, analyze, export, configs "
+        "(`dann-lightning --help` says what each does)\n"
+    )
+
+
+@pytest.mark.slow
+def test_console_script_explains_itself(tmp_path):
+    # The installed `dann-lightning` script (next to this Python), as a user runs it.
+    script = Path(sys.executable).with_name("dann-lightning")
+    result = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("usage: dann-lightning") and "  export " in result.stdout
+    assert "tabular_files" in result.stdout
+
+
+def test_fit_help_is_lightningclis(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: dann-lightning [options] fit") and "--trainer.max_epochs" in out
+
+
+def test_configs_lists_prints_and_copies_a_config_with_its_example_files(tmp_path, capsys):
+    cli_main(["configs"])
+    listed = capsys.readouterr().out
+    assert "moons               DANN on the two-moons shift of Ganin et al. (2016)\n" in listed
+    assert all(f"\n{name} " in "\n" + listed for name in builtin_configs.names())
+    cli_main(["configs", "digits.yaml"])
+    assert capsys.readouterr().out == (REPO / "configs" / "digits.yaml").read_text()
+
+    out = tmp_path / "mine"
+    for _ in range(2):  # copying the same files again overwrites nothing
+        cli_main(["configs", "tabular_files", "--out", str(out)])
+    assert (out / "tabular_files.yaml").read_text() == (REPO / "configs" / "tabular_files.yaml").read_text()
+    for table in ("examples/tabular/source.csv", "examples/tabular/target.csv", "examples/tabular/target_test.csv"):
+        assert (out / table).read_bytes() == (REPO / table).read_bytes()
+    assert f"run it from {out} (cd {out} && dann-lightning fit --config tabular_files.yaml)" in capsys.readouterr().out
+
+    (out / "tabular_files.yaml").write_text("# my edits\n")
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["configs", "tabular_files", "--out", str(out)])
+    assert exit_info.value.code == (
+        f"dann-lightning: error: {out / 'tabular_files.yaml'} already exists and differs from the built-in "
+        "tabular_files: remove it or choose another --out"
+    )
+    assert (out / "tabular_files.yaml").read_text() == "# my edits\n"
+    with pytest.raises(SystemExit, match=r"^dann-lightning: error: config 'nope' is neither a file nor a built-in"):
+        cli_main(["configs", "nope"])
+
+
+def test_a_builtin_config_missing_its_files_says_where_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", "tabular_files", *quiet(tmp_path)])
+    message = exit_info.value.code
+    assert message.startswith("dann-lightning: error: source file 'examples/tabular/source.csv' does not exist")
+    assert message.endswith(
+        "(the built-in config tabular_files reads files relative to the working directory: "
+        "`dann-lightning configs tabular_files --out DIR` copies it with its example files; run it from DIR)"
+    )
+
+
+def test_analyze_and_export_errors_are_one_line(tmp_path):
+    missing = tmp_path / "missing.ckpt"
+    for args in (["analyze", str(missing)], ["export", "--ckpt_path", str(missing), "--out", str(tmp_path)]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(args)
+        assert exit_info.value.code == f"dann-lightning: error: checkpoint {missing} does not exist (or is not a file)"
+
+
+def test_test_and_predict_from_a_checkpoint_alone_rebuild_its_model_and_data(tmp_path):
+    # Not the moons config's angle (35): the data must come from the checkpoint, not the default.
+    small = ["--data.init_args.n_samples=200", "--data.init_args.n_val=50", "--data.init_args.n_test=100"]
+    cli = build_cli(["fit", "--data.init_args.angle=50", *small, *QUICK, *quiet(tmp_path / "fit")])
+    checkpoint = cli.trainer.checkpoint_callback.best_model_path
+    tested = build_cli(["test", f"--ckpt_path={checkpoint}", "--data.init_args.batch_size=50", *quiet(tmp_path)])
+    assert isinstance(tested.datamodule, MoonsDataModule)
+    assert (tested.datamodule.hparams.angle, tested.datamodule.hparams.batch_size) == (50.0, 50)  # an override on top
+    assert 0.0 <= tested.trainer.callback_metrics["test/target_acc"] <= 1.0
+    assert tested.model.hparams.feature_extractor == cli.model.hparams.feature_extractor
+
+    predicted = build_cli(["predict", "--ckpt_path", checkpoint, *quiet(tmp_path)])
+    assert (Path(predicted.trainer.log_dir) / "predictions.csv").is_file()
+
+
+def test_a_checkpoint_of_a_model_trained_in_python_needs_its_config(tmp_path):
+    trainer = make_trainer(tmp_path, max_steps=1, limit_val_batches=0)
+    trainer.fit(make_module(), make_datamodule())
+    trainer.save_checkpoint(tmp_path / "python.ckpt")
+    ckpt = tmp_path / "python.ckpt"
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["test", "--ckpt_path", str(ckpt), *quiet(tmp_path)])
+    assert exit_info.value.code == (
+        f"dann-lightning: error: checkpoint {ckpt} does not hold the model and data configuration (it was not "
+        "written by `dann-lightning fit`): pass --config with the config it was trained with, e.g. "
+        f"`dann-lightning test --config my_experiment.yaml --ckpt_path {ckpt}`"
+    )
 
 
 @pytest.mark.slow
@@ -62,7 +231,9 @@ def test_every_shipped_config_fits_tests_and_reloads(tmp_path, monkeypatch, conf
     monkeypatch.chdir(tmp_path)
     if config.name in USER_FILES:
         USER_FILES[config.name](tmp_path)
-    cli = build_cli(["fit", "--config", str(config), *QUICK, *quiet(tmp_path)])
+    test_rows = TEST_ROWS.get(config.name, [])
+    # By name: the packaged copy of the config.
+    cli = build_cli(["fit", "--config", config.stem, *test_rows, *QUICK, *quiet(tmp_path)])
     checkpoint = cli.trainer.checkpoint_callback.best_model_path
     assert Path(checkpoint).is_file()
     assert any(name.startswith("val/") for name in cli.trainer.callback_metrics)
@@ -78,8 +249,12 @@ def test_every_shipped_config_fits_tests_and_reloads(tmp_path, monkeypatch, conf
     with torch.no_grad():
         torch.testing.assert_close(restored(x), cli.model(x), rtol=0, atol=0)
 
-    tested = build_cli(["test", "--config", str(config), f"--ckpt_path={checkpoint}", *quiet(tmp_path)])
+    tested = build_cli(["test", "--config", str(config), *test_rows, f"--ckpt_path={checkpoint}", *quiet(tmp_path)])
     assert 0.0 <= tested.trainer.callback_metrics["test/target_acc"] <= 1.0
+    # From the checkpoint alone: the model and data module it was trained with (test rows included).
+    alone = build_cli(["test", f"--ckpt_path={checkpoint}", *quiet(tmp_path)])
+    assert type(alone.datamodule) is type(cli.datamodule)
+    assert alone.trainer.callback_metrics["test/target_acc"] == tested.trainer.callback_metrics["test/target_acc"]
 
 
 def test_unknown_schedule_name_lists_the_valid_ones(tmp_path, capsys):
