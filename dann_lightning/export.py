@@ -1,7 +1,12 @@
-"""`dann-lightning export`: the deployable model, feature extractor + classifier, as TorchScript and ONNX.
+"""`dann-lightning export`: the deployable model, preprocessing + feature extractor + classifier, as a
+``torch.export`` program (``.pt2``) and ONNX.
 
-The discriminator and the gradient reversal layer are training machinery and are left out: the
-exported model maps a batch of inputs, as the data module serves them, to class logits.
+The discriminator and the gradient reversal layer are training machinery and are left out. The
+data module's source-fitted standardisation is folded in
+(see [`dann_lightning.preprocessing`][dann_lightning.preprocessing]): the exported model maps a
+batch of *raw* inputs (feature rows as the files hold them, images before their per-channel
+normalisation) to class logits, and ``export.json`` says what raw means, the feature and class
+names, and the statistics folded in.
 
     dann-lightning export --ckpt_path lightning_logs/version_0/checkpoints/last.ckpt --out deploy/
 """
@@ -10,10 +15,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import importlib.util
 import json
+import logging
+import os
+import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,38 +31,45 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from dann_lightning.batch import unpack_evaluation_batch
 from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
 from dann_lightning.checks import check_choice, check_int, choices_of
-from dann_lightning.data.transforms import Standardizer
 from dann_lightning.errors import CheckpointError, ConfigurationError, DataError, MissingDependencyError
+from dann_lightning.preprocessing import ModelInputs, Standardize, model_inputs
 
-ExportFormat = Literal["torchscript", "onnx"]
+ExportFormat = Literal["pt2", "onnx", "torchscript"]
+"""``"pt2"``: ``torch.export`` (``model.pt2``); ``"onnx"``: ONNX (``model.onnx``); ``"torchscript"``: legacy."""
 EXPORT_FORMATS = choices_of(ExportFormat)
-FILE_NAMES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
+FILE_NAMES = {"pt2": "model.pt2", "onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 METADATA_FILE = "export.json"
-_ONNX_PACKAGES = "pip install onnx onnxscript"
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+_ONNX_PACKAGES = 'pip install "dann_lightning[onnx]" (or: pip install onnx onnxscript onnxruntime)'
 
 
 class DeployedClassifier(nn.Module):
-    """Feature extractor then classifier: the part of a DANN that runs after training.
+    """Preprocessing, feature extractor, classifier: the part of a DANN that runs after training.
 
     Args:
         feature_extractor: maps inputs to features.
         classifier: maps features to class logits.
+        preprocessing: applied to the raw inputs first (e.g. a
+            [`Standardize`][dann_lightning.preprocessing.Standardize]); ``None``: the inputs go to the
+            feature extractor as they are.
     """
 
-    def __init__(self, feature_extractor: nn.Module, classifier: nn.Module) -> None:
+    def __init__(
+        self, feature_extractor: nn.Module, classifier: nn.Module, preprocessing: nn.Module | None = None
+    ) -> None:
         super().__init__()
+        self.preprocessing = preprocessing if preprocessing is not None else nn.Identity()
         self.feature_extractor = feature_extractor
         self.classifier = classifier
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.feature_extractor(x))
+        return self.classifier(self.feature_extractor(self.preprocessing(x)))
 
 
-def deployed_classifier(model: nn.Module) -> DeployedClassifier:
-    """A copy of ``model``'s feature extractor and classifier, on the CPU, in eval mode.
+def deployed_classifier(model: nn.Module, preprocessing: nn.Module | None = None) -> DeployedClassifier:
+    """A copy of ``model``'s feature extractor and classifier, after ``preprocessing``, on the CPU, in eval mode.
 
     ``model`` (a [`DANNLitModule`][dann_lightning.DANNLitModule] or anything with ``feature_extractor`` and
     ``classifier``) is left as it was.
@@ -68,34 +85,60 @@ def deployed_classifier(model: nn.Module) -> DeployedClassifier:
     # A network compiled in place (nn.Module.compile(), as DANNLitModule(compile=...) does) runs
     # torch.compile, which tracing cannot enter; its copies are plain modules, because nn.Module
     # leaves the compiled call out when it is copied or pickled (tests/test_export.py checks).
-    deployed = DeployedClassifier(copy.deepcopy(model.feature_extractor), copy.deepcopy(model.classifier))
+    deployed = DeployedClassifier(
+        copy.deepcopy(model.feature_extractor), copy.deepcopy(model.classifier), copy.deepcopy(preprocessing)
+    )
     return deployed.cpu().eval()
+
+
+def default_formats() -> list[ExportFormat]:
+    """``pt2``, and ``onnx`` when its packages are installed.
+
+    ``torch.export`` is PyTorch's supported way to save a model as a graph (TorchScript is deprecated
+    since torch 2.10): the file loads with ``torch.export.load`` and no model code, and AOTInductor
+    compiles it for C++ serving. ONNX serves without torch at all (ONNX Runtime, in any language).
+    TorchScript stays an opt-in for stacks that still load it (libtorch before torch.export).
+    """
+    return ["pt2", "onnx"] if onnx_available() else ["pt2"]
 
 
 def export_model(
     model: nn.Module,
     out_dir: str | Path,
     *,
-    example_input: Tensor | None = None,
+    datamodule: L.LightningDataModule | None = None,
     input_shape: Sequence[int] | None = None,
-    formats: Sequence[ExportFormat] = ("torchscript",),
+    example_input: Tensor | None = None,
+    preprocessing: nn.Module | None = None,
+    class_names: Sequence[str] | None = None,
+    formats: Sequence[ExportFormat] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write ``model``'s feature extractor + classifier in each of ``formats`` to ``out_dir``.
+    """Write ``model``'s preprocessing + feature extractor + classifier in each of ``formats`` to ``out_dir``.
 
-    The batch dimension stays free: the files take any number of rows. ``out_dir`` also receives
-    ``export.json``: the per-sample input shape, the number of classes and the files' names.
+    With ``datamodule`` (fitted, or restored from a checkpoint), its standardisation is folded in:
+    the files take raw inputs. The input shape, feature and class names come from it too. The batch
+    dimension stays free. ``out_dir`` also receives ``export.json`` (see the
+    [deployment guide](../deployment.md)). Every file is written to a temporary folder first and
+    moved in at the end: a failure leaves what ``out_dir`` held.
 
     Args:
         model: a trained [`DANNLitModule`][dann_lightning.DANNLitModule] (or any module with
             ``feature_extractor`` and ``classifier``).
         out_dir: folder to write to (created if missing).
-        example_input: a batch the model takes, to trace with; or give ``input_shape``.
-        input_shape: shape of one sample, without the batch dimension (e.g. ``(2,)`` or ``(3, 28, 28)``).
-        formats: ``"torchscript"`` (``model.torchscript.pt``, for ``torch.jit.load``) and/or ``"onnx"``
-            (``model.onnx``, input ``"input"``, output ``"logits"``; needs the ``onnx`` and
-            ``onnxscript`` packages).
-        metadata: more entries for ``export.json`` (e.g. the input standardisation).
+        datamodule: the data module the model was trained on; its ``scaler`` is folded in.
+        input_shape: shape of one raw sample, no batch dimension (e.g. ``(20,)`` or ``(3, 28, 28)``);
+            default: from ``datamodule``, else from ``example_input`` or ``model.example_input_array``.
+        example_input: a raw batch to trace with (default: random values of ``input_shape``).
+        preprocessing: a module to put first, when there is no ``datamodule`` (e.g.
+            [`Standardize`][dann_lightning.preprocessing.Standardize]).
+        class_names: the name of each class, in logit order (default: the data module's, else
+            ``"0"``, ``"1"``, ...).
+        formats: any of ``"pt2"`` (``model.pt2``: ``torch.export.load(path).module()``), ``"onnx"``
+            (``model.onnx``, input ``"input"``, output ``"logits"``; needs ``pip install
+            "dann_lightning[onnx]"``) and ``"torchscript"`` (legacy: ``model.torchscript.pt``, for
+            ``torch.jit.load``); default: [`default_formats()`][dann_lightning.export.default_formats].
+        metadata: more entries for ``export.json``.
 
     Returns:
         The written file of each format.
@@ -105,38 +148,55 @@ def export_model(
         >>> from dann_lightning.nets import MLP
         >>> model = DeployedClassifier(MLP(2, [8], activation="tanh"), nn.Linear(8, 3))
         >>> with tempfile.TemporaryDirectory() as out:
-        ...     path = export_model(model, out, input_shape=(2,))["torchscript"]
-        ...     torch.jit.load(path)(torch.zeros(5, 2)).shape
+        ...     path = export_model(model, out, input_shape=(2,), formats=["pt2"])["pt2"]
+        ...     torch.export.load(path).module()(torch.zeros(5, 2)).shape
         torch.Size([5, 3])
     """
-    formats = list(dict.fromkeys(formats))
+    formats = default_formats() if formats is None else list(dict.fromkeys(formats))
     for name in formats:
         check_choice("export format", name, ExportFormat)
     if not formats:
         raise ConfigurationError(f"no export format given; valid: {', '.join(EXPORT_FORMATS)}")
     if "onnx" in formats:
         require_onnx()
-    deployed = deployed_classifier(model)
-    example = _example_batch(example_input, input_shape)
+    inputs = _inputs(model, datamodule, input_shape, example_input, preprocessing)
+    deployed = deployed_classifier(model, inputs.preprocessing)
+    example = _example_batch(example_input, inputs.input_shape)
     with torch.no_grad():
         logits = deployed(example)
+    if logits.ndim != 2:
+        raise DataError(
+            f"export expects class logits of shape (batch, num_classes) from the model; got shape {tuple(logits.shape)}"
+        )
+    num_classes = int(logits.shape[1])
+    names = list(class_names) if class_names is not None else inputs.class_names
+    if names is not None and len(names) != num_classes:
+        raise DataError(f"{len(names)} class names {names} for a model of {num_classes} classes (logits)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name in formats:
-        path = out / FILE_NAMES[name]
-        (_export_torchscript if name == "torchscript" else _export_onnx)(deployed, example, path)
-        written[name] = path
-    metadata = {
-        "input_shape": list(example.shape[1:]),
-        "input_dtype": str(example.dtype).removeprefix("torch."),
-        "num_classes": int(logits.shape[1]) if logits.ndim == 2 else None,
-        "files": {name: path.name for name, path in written.items()},
-        "onnx_input": "input",
-        "onnx_output": "logits",
-        **(metadata or {}),
-    }
-    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as staging:
+        for name in formats:
+            _WRITERS[name](deployed, example, Path(staging) / FILE_NAMES[name])
+            written[name] = out / FILE_NAMES[name]
+        description = {
+            "input_shape": list(example.shape[1:]),
+            "input_dtype": str(example.dtype).removeprefix("torch."),
+            "input": inputs.description,
+            "feature_names": inputs.feature_names,
+            "class_names": [str(name) for name in names] if names else [str(i) for i in range(num_classes)],
+            "num_classes": num_classes,
+            "preprocessing": _describe(deployed.preprocessing),
+            "outputs": "logits",
+            "probabilities": "softmax of the logits over axis 1; class_names[argmax] is the predicted class",
+            "files": {name: path.name for name, path in written.items()},
+            "onnx_input": INPUT_NAME,
+            "onnx_output": OUTPUT_NAME,
+            **(metadata or {}),
+        }
+        (Path(staging) / METADATA_FILE).write_text(json.dumps(description, indent=2) + "\n")
+        for file in Path(staging).iterdir():  # ONNX weights past 2 GB come as a .data file beside
+            os.replace(file, out / file.name)
     return written
 
 
@@ -159,45 +219,26 @@ def onnx_available() -> bool:
     return True
 
 
-def load_for_export(
-    ckpt_path: str | Path, input_shape: Sequence[int] | None = None
-) -> tuple[L.LightningModule, Tensor, dict[str, Any]]:
-    """The model of a checkpoint written by ``dann-lightning fit``, a batch to trace it with, and what
-    a deployment must know about its inputs.
+def load_for_export(ckpt_path: str | Path) -> tuple[L.LightningModule, L.LightningDataModule | None]:
+    """The model and the data module of a checkpoint written by ``dann-lightning fit``.
 
-    Without ``input_shape`` the batch is the first of the checkpoint's data module's predict data
-    (rebuilt from the configuration the CLI stores in the checkpoint). When that data module
-    standardises its inputs (``scaler``), the returned dict holds the statistics under
-    ``"input_standardization"``: the exported model expects ``(x - mean) / std``.
+    The data module is built from the configuration the CLI stores in the checkpoint, and its
+    ``state_dict`` (the fitted statistics, the feature and class names) is restored from the
+    checkpoint: nothing reads the training files, which may be gone. ``None`` when the checkpoint
+    holds no data module configuration.
     """
     path = check_checkpoint_file(ckpt_path)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if "_instantiator" not in checkpoint.get("hyper_parameters", {}):
         raise CheckpointError(
             f"{path} does not hold the model configuration (it was not written by `dann-lightning fit`); "
-            "load the model in Python and call dann_lightning.export.export_model(model, out_dir, input_shape=...)"
+            "load the model in Python and call dann_lightning.export.export_model(model, out_dir, datamodule=...)"
         )
     model = L.LightningModule.load_from_checkpoint(path, map_location="cpu")
-    datamodule = None
-    if "_instantiator" in checkpoint.get("datamodule_hyper_parameters", {}):
-        datamodule = load_datamodule(path)
-    facts = _input_standardization(datamodule)
-    if input_shape is not None:
-        return model, _example_batch(None, input_shape), facts
-    if datamodule is None:
-        raise CheckpointError(
-            f"{path} does not hold a data module configuration to take the input shape from; pass --input-shape"
-        )
-    try:
-        datamodule.setup("predict")
-        batch = next(iter(datamodule.predict_dataloader()))
-    except (DataError, StopIteration) as error:
-        raise DataError(
-            f"the data module of {path} ({type(datamodule).__name__}) serves no predict data to take the input "
-            f"shape from ({error or 'no batch'}); pass --input-shape"
-        ) from error
-    x, _ = unpack_evaluation_batch(batch)
-    return model, _example_batch(x, None), facts
+    if "_instantiator" not in checkpoint.get("datamodule_hyper_parameters", {}):
+        return model, None
+    # LightningDataModule.load_from_checkpoint calls load_state_dict(checkpoint[<class qualname>]).
+    return model, load_datamodule(path)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
@@ -212,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         nargs="+",
         choices=EXPORT_FORMATS,
         default=None,
-        help="default: torchscript, and onnx when the onnx and onnxscript packages are installed",
+        help="default: pt2, and onnx when the onnx and onnxscript packages are installed (torchscript: legacy)",
     )
     parser.add_argument(
         "--input-shape",
@@ -221,41 +262,73 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         type=int,
         default=None,
         metavar="N",
-        help="shape of one sample without the batch dimension (default: from the checkpoint's data module)",
+        help="shape of one raw sample without the batch dimension (default: from the checkpoint's data module)",
     )
     args = parser.parse_args(argv)
     if args.format is not None and "onnx" in args.format:
         require_onnx()  # before loading anything
-    model, example, facts = load_for_export(args.ckpt_path, args.input_shape)
     formats = args.format
     if formats is None:
-        formats = ["torchscript", "onnx"] if onnx_available() else ["torchscript"]
+        formats = default_formats()
         if "onnx" not in formats:
             print(f"ONNX skipped: the onnx and onnxscript packages are not installed ({_ONNX_PACKAGES})")
-    written = export_model(model, args.out, example_input=example, formats=formats, metadata=facts)
+    model, datamodule = load_for_export(args.ckpt_path)
+    if datamodule is None and args.input_shape is None and getattr(model, "example_input_array", None) is None:
+        raise CheckpointError(
+            f"{args.ckpt_path} holds no data module configuration to take the input shape from: pass "
+            "--input-shape (one sample's shape, e.g. --input-shape 20 or --input-shape 3 28 28)"
+        )
+    written = export_model(model, args.out, datamodule=datamodule, input_shape=args.input_shape, formats=formats)
     for name, path in written.items():
         print(f"{name}: {path.resolve()}")
-    print(f"input shape, classes and preprocessing: {(Path(args.out) / METADATA_FILE).resolve()}")
+    print(f"input shape, names, classes and preprocessing: {(Path(args.out) / METADATA_FILE).resolve()}")
     return written
 
 
-def _input_standardization(datamodule: L.LightningDataModule | None) -> dict[str, Any]:
-    scaler = getattr(datamodule, "scaler", None)
-    if not isinstance(scaler, Standardizer) or scaler.mean is None or scaler.std is None:
-        return {}
-    return {
-        "input_standardization": {
-            "mean": scaler.mean.tolist(),
-            "std": scaler.std.tolist(),
-            "note": "the model expects (x - mean) / std, with the source training split's statistics",
-        }
-    }
+def _inputs(
+    model: nn.Module,
+    datamodule: L.LightningDataModule | None,
+    input_shape: Sequence[int] | None,
+    example_input: Tensor | None,
+    preprocessing: nn.Module | None,
+) -> ModelInputs:
+    if input_shape is not None and example_input is not None:
+        raise ConfigurationError("give at most one of example_input (a batch) and input_shape (one sample's shape)")
+    if isinstance(example_input, Tensor):
+        input_shape = tuple(example_input.shape[1:])
+    if datamodule is not None:
+        if preprocessing is not None:
+            raise ConfigurationError(
+                "give preprocessing or datamodule, not both: the data module's standardisation is folded in"
+            )
+        inputs = model_inputs(datamodule, input_shape)
+    else:
+        description = "inputs as the model takes them" + (
+            ", before the preprocessing folded in" if preprocessing is not None else " (no preprocessing folded in)"
+        )
+        inputs = ModelInputs(tuple(input_shape) if input_shape is not None else None, preprocessing, description)
+    if inputs.input_shape is None and example_input is None:
+        example = getattr(model, "example_input_array", None)
+        if not isinstance(example, Tensor):
+            raise ConfigurationError(
+                "export needs one raw sample's shape: pass input_shape (CLI: --input-shape), e.g. (20,) or "
+                f"(3, 28, 28){'' if datamodule is None else f'; {type(datamodule).__name__} does not give it'}"
+            )
+        inputs = dataclasses.replace(inputs, input_shape=tuple(example.shape[1:]))
+    return inputs
+
+
+def _describe(preprocessing: nn.Module) -> dict[str, Any] | None:
+    if isinstance(preprocessing, nn.Identity):
+        return None
+    if isinstance(preprocessing, Standardize):
+        return preprocessing.describe()
+    return {"kind": type(preprocessing).__name__, "folded_into_model": True}
 
 
 def _example_batch(example_input: Tensor | None, input_shape: Sequence[int] | None) -> Tensor:
-    if (example_input is None) == (input_shape is None):
-        raise ConfigurationError("give exactly one of example_input (a batch) and input_shape (one sample's shape)")
-    if input_shape is not None:
+    if example_input is None:
+        assert input_shape is not None
         shape = tuple(input_shape)
         if not shape:
             raise ConfigurationError(
@@ -270,35 +343,55 @@ def _example_batch(example_input: Tensor | None, input_shape: Sequence[int] | No
             f"{tuple(example_input.shape) if isinstance(example_input, Tensor) else type(example_input).__name__}"
         )
     example = example_input.detach().cpu()[:4]
-    # A batch of one would let the ONNX exporter fix the batch size to 1.
+    # A batch of one would let the exporters fix the batch size to 1.
     return example if len(example) > 1 else example.repeat(2, *([1] * (example.ndim - 1)))
+
+
+def _dynamic_batch() -> tuple[dict[int, Any]]:
+    return ({0: torch.export.Dim("batch")},)
+
+
+def _export_pt2(model: nn.Module, example: Tensor, path: Path) -> None:
+    program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
+    torch.export.save(program, str(path))
 
 
 def _export_torchscript(model: nn.Module, example: Tensor, path: Path) -> None:
     with warnings.catch_warnings():
-        # torch >= 2.10 marks torch.jit deprecated in favour of torch.export; TorchScript remains
-        # what libtorch (C++) and many serving stacks load.
+        # torch >= 2.10 marks torch.jit deprecated in favour of torch.export; kept for libtorch users.
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.jit.*")
         traced = torch.jit.trace(model, example)
         torch.jit.save(traced, str(path))
 
 
+@contextmanager
+def _quiet_onnx_registry() -> Iterator[None]:
+    # The exporter logs a warning per torchvision operator it cannot register: noise here.
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry.level
+    registry.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        registry.setLevel(level)
+
+
 def _export_onnx(model: nn.Module, example: Tensor, path: Path) -> None:
-    batch = torch.export.Dim("batch")
     # One self-contained file, unless the weights pass protobuf's 2 GB limit: then a .data file beside it.
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     try:
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_shapes=({0: batch},),
-            dynamo=True,
-            external_data=weight_bytes > 2**31 - 2**28,
-            verbose=False,
-        )
+        with _quiet_onnx_registry():
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=_dynamic_batch(),
+                dynamo=True,
+                external_data=weight_bytes > 2**31 - 2**28,
+                verbose=False,
+            )
     except ImportError as error:
         raise MissingDependencyError(
             f"torch's ONNX exporter needs the package {error.name or error}, which is not installed: "
@@ -310,3 +403,6 @@ def _export_onnx(model: nn.Module, example: Tensor, path: Path) -> None:
                 f"torch's ONNX exporter needs a package that is not installed ({error.__cause__}): {_ONNX_PACKAGES}"
             ) from error
         raise
+
+
+_WRITERS = {"pt2": _export_pt2, "onnx": _export_onnx, "torchscript": _export_torchscript}

@@ -1,7 +1,11 @@
-"""Deployment: predictions written to a file, and the model exported as TorchScript and ONNX."""
+"""Deployment: predictions written to a file; the export API and command line (formats, errors).
+
+The exported models on raw inputs, against the module and ONNX Runtime: tests/test_export_raw_inputs.py.
+"""
 
 import importlib.util
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -12,13 +16,15 @@ import torch
 from dann_lightning import DANNLitModule
 from dann_lightning.callbacks import PredictionWriter
 from dann_lightning.cli import build_cli, cli_main
+from dann_lightning.data import make_moons_shift
 from dann_lightning.errors import (
     ConfigurationError,
     DataError,
     MissingDependencyError,
     OutputDirectoryError,
 )
-from dann_lightning.export import export_model
+from dann_lightning.export import EXPORT_FORMATS, export_model
+from dann_lightning.preprocessing import Standardize
 from tests.conftest import make_datamodule, make_module, make_trainer
 
 QUICK = ["--trainer.max_epochs=1", "--trainer.limit_val_batches=0", "--trainer.enable_progress_bar=false"]
@@ -30,7 +36,10 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("fit")
     cli = build_cli(["fit", *QUICK, f"--trainer.default_root_dir={root}"])
     x_test, _ = cli.datamodule.target_test.tensors
-    return {"root": root, "ckpt": Path(cli.trainer.checkpoint_callback.last_model_path), "x": x_test}
+    h = cli.datamodule.hparams
+    raw = make_moons_shift(h.n_samples, h.noise, h.angle, h.n_val, h.n_test, h.seed).target_test[0]
+    ckpt = Path(cli.trainer.checkpoint_callback.last_model_path)
+    return {"root": root, "ckpt": ckpt, "x": x_test, "raw": torch.as_tensor(raw, dtype=torch.float32)}
 
 
 def module_logits(ckpt: Path, x: torch.Tensor) -> torch.Tensor:
@@ -128,33 +137,56 @@ def test_unwritable_prediction_path_is_named_before_predicting(tmp_path):
 # ---------------------------------------------------------------------- export
 
 
-def test_exported_torchscript_gives_the_module_logits(run, tmp_path, capsys):
-    cli_main(["export", f"--ckpt_path={run['ckpt']}", "--out", str(tmp_path / "deploy"), "--format", "torchscript"])
+def test_export_defaults_to_pt2_with_the_standardisation_folded_in(run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("dann_lightning.export.onnx_available", lambda: False)  # as without the onnx extra
+    cli_main(["export", f"--ckpt_path={run['ckpt']}", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert f"torchscript: {(tmp_path / 'deploy' / 'model.torchscript.pt').resolve()}" in out
-    deployed = load_torchscript(tmp_path / "deploy" / "model.torchscript.pt")
-    logits = module_logits(run["ckpt"], run["x"])
-    for rows in (slice(0, 3), slice(None)):  # another batch size than the one traced
-        torch.testing.assert_close(deployed(run["x"][rows]), logits[rows], rtol=0, atol=1e-6)
-    assert not any("discriminator" in name for name, _ in deployed.named_parameters())
+    assert "ONNX skipped" in out and f"pt2: {(tmp_path / 'model.pt2').resolve()}" in out
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["export.json", "model.pt2"]  # no staging left
+    deployed = torch.export.load(tmp_path / "model.pt2").module()
+    logits = module_logits(run["ckpt"], run["x"])  # the module on the rows as the data module serves them
+    for rows in (slice(0, 1), slice(0, 3), slice(None)):  # other batch sizes than the one traced
+        torch.testing.assert_close(deployed(run["raw"][rows]), logits[rows], rtol=0, atol=1e-5)
 
-    metadata = json.loads((tmp_path / "deploy" / "export.json").read_text())
-    assert metadata["input_shape"] == [2] and metadata["num_classes"] == 2
+    metadata = json.loads((tmp_path / "export.json").read_text())
     scaler = torch.load(run["ckpt"], weights_only=True)["MoonsDataModule"]["scaler"]
-    np.testing.assert_allclose(metadata["input_standardization"]["mean"], scaler["mean"].numpy())
+    assert metadata["preprocessing"]["kind"] == "standardize" and metadata["preprocessing"]["folded_into_model"]
+    np.testing.assert_allclose(metadata["preprocessing"]["mean"], scaler["mean"].float().numpy())
+    np.testing.assert_allclose(metadata["preprocessing"]["std"], scaler["std"].float().numpy())
+    assert metadata["input_shape"] == [2] and metadata["input_dtype"] == "float32"
+    assert metadata["num_classes"] == 2 and metadata["class_names"] == ["0", "1"]
+    assert metadata["outputs"] == "logits" and metadata["files"] == {"pt2": "model.pt2"}
+    assert "input_standardization" not in metadata  # nothing left for a caller to apply a second time
 
 
-def test_exported_onnx_gives_the_module_logits(run, tmp_path):
-    for package in ("onnx", "onnxscript", "onnxruntime"):
-        pytest.importorskip(package, reason=f"optional: ONNX export and its check need {package}")
-    import onnxruntime
-
-    cli_main(["export", f"--ckpt_path={run['ckpt']}", "--out", str(tmp_path), "--format", "onnx", "torchscript"])
-    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+def test_torchscript_stays_as_a_legacy_format(run, tmp_path, capsys):
+    cli_main(["export", f"--ckpt_path={run['ckpt']}", "--out", str(tmp_path), "--format", "torchscript"])
+    assert f"torchscript: {(tmp_path / 'model.torchscript.pt').resolve()}" in capsys.readouterr().out
+    deployed = load_torchscript(tmp_path / "model.torchscript.pt")
     logits = module_logits(run["ckpt"], run["x"])
     for rows in (slice(0, 3), slice(None)):
-        (onnx_logits,) = session.run(["logits"], {"input": run["x"][rows].numpy()})
-        np.testing.assert_allclose(onnx_logits, logits[rows].numpy(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(deployed(run["raw"][rows]), logits[rows], rtol=0, atol=1e-5)
+    assert not any("discriminator" in name for name, _ in deployed.named_parameters())
+
+
+def test_a_checkpoint_without_a_data_module_needs_the_input_shape(run, tmp_path):
+    checkpoint = torch.load(run["ckpt"], weights_only=True)
+    del checkpoint["datamodule_hyper_parameters"], checkpoint["MoonsDataModule"]
+    torch.save(checkpoint, tmp_path / "model_only.ckpt")
+    command = ["export", "--ckpt_path", str(tmp_path / "model_only.ckpt"), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit, match=r"holds no data module configuration .*pass --input-shape"):
+        cli_main([*command, "--format", "pt2"])
+    cli_main([*command, "--format", "pt2", "--input-shape", "2"])
+    metadata = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert metadata["preprocessing"] is None and "no preprocessing" in metadata["input"]
+    deployed = torch.export.load(tmp_path / "out" / "model.pt2").module()
+    torch.testing.assert_close(deployed(run["x"]), module_logits(run["ckpt"], run["x"]), rtol=0, atol=1e-6)
+
+
+def test_an_input_shape_against_the_statistics_is_refused(run, tmp_path):
+    with pytest.raises(SystemExit, match=r"input_shape \[3\] does not match .* rows of shape \[2\]"):
+        cli_main(["export", f"--ckpt_path={run['ckpt']}", "--out", str(tmp_path), "--input-shape", "3"])
+    assert not list(tmp_path.iterdir())
 
 
 def test_export_says_which_onnx_packages_are_missing(run, tmp_path, monkeypatch):
@@ -162,32 +194,56 @@ def test_export_says_which_onnx_packages_are_missing(run, tmp_path, monkeypatch)
     installed = {"onnx": object(), "onnxscript": None}
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: installed.get(name, real_find_spec(name, *a)))
-    with pytest.raises(MissingDependencyError, match=r"needs the package\(s\) onnxscript.*pip install onnx onnxscript"):
+    with pytest.raises(MissingDependencyError, match=r"needs the package\(s\) onnxscript.*dann_lightning\[onnx\]"):
         export_model(make_module(), tmp_path, input_shape=(2,), formats=["onnx"])
+    with pytest.raises(SystemExit, match=r"needs the package\(s\) onnxscript"):  # before the checkpoint is read
+        cli_main(["export", "--ckpt_path", str(tmp_path / "none.ckpt"), "--out", str(tmp_path), "--format", "onnx"])
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 def test_export_input_shape_option_and_python_models(tmp_path):
     model = make_module(in_features=5, num_classes=3)
     model.train()
-    written = export_model(model, tmp_path, input_shape=(5,))
+    written = export_model(model, tmp_path, input_shape=(5,), formats=["pt2"], class_names=["a", "b", "c"])
     assert model.training  # the caller's model is left as it was
     x = torch.randn(7, 5)
     with torch.no_grad():
         expected = model.eval()(x)
-    torch.testing.assert_close(load_torchscript(written["torchscript"])(x), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(torch.export.load(written["pt2"]).module()(x), expected, rtol=0, atol=1e-6)
+    metadata = json.loads((tmp_path / "export.json").read_text())
+    assert metadata["class_names"] == ["a", "b", "c"] and metadata["preprocessing"] is None
+
+
+def test_a_preprocessing_module_goes_first(tmp_path):
+    model = make_module(in_features=2).eval()
+    standardize = Standardize([10.0, -3.0], [2.0, 0.5])
+    written = export_model(model, tmp_path, input_shape=(2,), formats=["pt2"], preprocessing=standardize)
+    raw = torch.randn(6, 2) * torch.tensor([2.0, 0.5]) + torch.tensor([10.0, -3.0])
+    with torch.no_grad():
+        expected = model(standardize(raw))
+    torch.testing.assert_close(torch.export.load(written["pt2"]).module()(raw), expected, rtol=0, atol=1e-6)
+    preprocessing = json.loads((tmp_path / "export.json").read_text())["preprocessing"]
+    assert preprocessing == {
+        "kind": "standardize",
+        "axis": "feature",
+        "formula": "(x - mean) / std",
+        "mean": [10.0, -3.0],
+        "std": [2.0, 0.5],
+        "folded_into_model": True,
+    }
 
 
 def test_networks_compiled_in_place_export_as_plain_modules_with_their_weights(tmp_path):
     # DANNLitModule(compile=...) compiles each network in place (nn.Module.compile), which
-    # torch.jit.trace cannot enter: the export traces uncompiled copies of them.
+    # torch.export and torch.jit.trace cannot enter: the export uses uncompiled copies of them.
     model = make_module(in_features=3).eval()
     x = torch.randn(6, 3)
     with torch.no_grad():
         expected = model(x)
     for network in (model.feature_extractor, model.classifier):
         network.compile(backend="eager")
-    written = export_model(model, tmp_path, input_shape=(3,))
+    written = export_model(model, tmp_path, input_shape=(3,), formats=["pt2", "torchscript"])
+    torch.testing.assert_close(torch.export.load(written["pt2"]).module()(x), expected, rtol=0, atol=1e-6)
     deployed = load_torchscript(written["torchscript"])
     torch.testing.assert_close(deployed(x), expected, rtol=0, atol=1e-6)
     with torch.no_grad():
@@ -205,16 +261,42 @@ def test_export_of_a_checkpoint_without_configuration_is_explained(tmp_path):
         cli_main(["export", "--ckpt_path", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "out")])
 
 
+def test_the_command_line_offers_the_formats_of_the_literal(tmp_path, capsys):
+    assert EXPORT_FORMATS == ("pt2", "onnx", "torchscript")
+    with pytest.raises(SystemExit):
+        cli_main(["export", "--ckpt_path", "x.ckpt", "--out", str(tmp_path), "--format", "savedmodel"])
+    quoted = r"'?pt2'?, '?onnx'?, '?torchscript'?"  # argparse quotes the choices in some Python versions
+    assert re.search(rf"invalid choice: 'savedmodel' \(choose from {quoted}\)", capsys.readouterr().err)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"formats": ["savedmodel"]}, "unknown export format 'savedmodel'; valid: 'torchscript', 'onnx'"),
+        ({"formats": ["savedmodel"]}, "unknown export format 'savedmodel'; valid: 'pt2', 'onnx', 'torchscript'"),
         ({"formats": []}, "no export format given"),
         ({"input_shape": (0,)}, r"input_shape\[0\] must be an integer >= 1, got 0"),
         ({"input_shape": ()}, "input_shape must be one or more positive integers"),
+        ({"input_shape": None}, r"export needs one raw sample's shape: pass input_shape \(CLI: --input-shape\)"),
+        ({"class_names": ["a"]}, r"1 class names \['a'\] for a model of 2 classes"),
+        ({"preprocessing": Standardize([0.0], [1.0]), "datamodule": make_datamodule()}, "preprocessing or datamodule"),
     ],
 )
 def test_bad_export_options_are_named(tmp_path, options, message):
     options.setdefault("input_shape", (2,))
-    with pytest.raises(ConfigurationError, match=message):
+    options.setdefault("formats", ["pt2"])
+    with pytest.raises((ConfigurationError, DataError), match=message):
         export_model(make_module(), tmp_path, **options)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "message"),
+    [
+        ([0.0, 1.0], [1.0], r"one equal length .* shapes \(2,\) and \(1,\)"),
+        ([0.0], [0.0], r"finite std > 0, got std \[0.0\]"),
+        ([], [], "one equal length"),
+    ],
+)
+def test_bad_statistics_are_named(mean, std, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Standardize(mean, std)

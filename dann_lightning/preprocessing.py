@@ -1,0 +1,192 @@
+"""The preprocessing a deployed model folds in: the data module's source-fitted standardisation, and
+what the model's raw inputs are.
+
+A data module standardises what it serves (a [`Standardizer`][dann_lightning.data.Standardizer] per
+feature for tables, a ``ChannelNormalizer`` per channel for images), so a trained network has only
+ever seen standardised inputs. [`Standardize`][dann_lightning.preprocessing.Standardize] is that step
+as an ``nn.Module``, placed first in the exported model: a deployment feeds raw rows or pixels and
+needs none of this package, nor the statistics beside the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from dann_lightning.data.digits import DigitsDataModule
+from dann_lightning.data.image_files import ImageFilesDataModule
+from dann_lightning.data.transforms import ChannelNormalizer, FittedStatistics, Standardizer
+from dann_lightning.errors import ConfigurationError
+
+TABLE_INPUT = "float32 rows (N, F) of raw feature values, unstandardised, the columns in {order} order"
+
+
+class Standardize(nn.Module):
+    """``(x - mean) / std`` in float32: per feature of ``(N, F)`` rows, or per channel of
+    ``(N, C, H, W)`` images (``per_channel``). The statistics are buffers: saved with the model,
+    never trained.
+
+    Args:
+        mean: one value per feature (or channel).
+        std: as ``mean``, all positive.
+        per_channel: broadcast over the image height and width.
+
+    Example:
+        >>> standardize = Standardize([1.0, 10.0], [2.0, 5.0])
+        >>> standardize(torch.tensor([[3.0, 0.0]]))
+        tensor([[ 1., -2.]])
+    """
+
+    def __init__(self, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor, *, per_channel: bool = False):
+        super().__init__()
+        mean = torch.as_tensor(mean, dtype=torch.float32).detach().clone()
+        std = torch.as_tensor(std, dtype=torch.float32).detach().clone()
+        if mean.ndim != 1 or mean.shape != std.shape or len(mean) == 0:
+            raise ConfigurationError(
+                f"Standardize needs mean and std of one equal length (one value per feature or channel), got shapes "
+                f"{tuple(mean.shape)} and {tuple(std.shape)}"
+            )
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+            raise ConfigurationError(f"Standardize needs a finite mean and a finite std > 0, got std {std.tolist()}")
+        self.per_channel = per_channel
+        shape = (-1, 1, 1) if per_channel else (-1,)
+        self.register_buffer("mean", mean.view(shape))
+        self.register_buffer("std", std.view(shape))
+
+    @classmethod
+    def from_statistics(cls, statistics: FittedStatistics) -> Standardize:
+        """The module of a fitted (or checkpoint-restored) ``Standardizer`` or ``ChannelNormalizer``; their
+        float64 statistics are cast to float32, the dtype the model computes in."""
+        if not isinstance(statistics, Standardizer | ChannelNormalizer):
+            raise ConfigurationError(
+                f"cannot fold {type(statistics).__name__} into a model: expected a Standardizer or a ChannelNormalizer"
+            )
+        if statistics.mean is None or statistics.std is None:
+            raise ConfigurationError(
+                f"{type(statistics).__name__} is not fitted: set the data module up (setup('fit')) or train "
+                "first, or export from a checkpoint"
+            )
+        if isinstance(statistics, Standardizer) and statistics.mean.ndim != 1:
+            raise ConfigurationError(
+                f"only feature rows can be folded in: the Standardizer was fitted on samples of shape "
+                f"{tuple(statistics.mean.shape)}, expected (F,)"
+            )
+        return cls(statistics.mean, statistics.std, per_channel=isinstance(statistics, ChannelNormalizer))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+    def describe(self) -> dict[str, Any]:
+        """What ``export.json`` records of this step: its kind, axis, formula and statistics."""
+        return {
+            "kind": "standardize",
+            "axis": "channel" if self.per_channel else "feature",
+            "formula": "(x - mean) / std",
+            "mean": self.mean.flatten().tolist(),
+            "std": self.std.flatten().tolist(),
+            "folded_into_model": True,
+        }
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a data module tells a deployment about the model's inputs.
+
+    Attributes:
+        input_shape: one raw sample's shape, no batch dimension.
+        preprocessing: the step to fold in before the feature extractor, or ``None``.
+        description: what a raw input is, in words.
+        feature_names: the feature columns in input order (tables), else ``None``.
+        class_names: class ``i``'s name for logit ``i``, when the data module knows them.
+    """
+
+    input_shape: tuple[int, ...] | None
+    preprocessing: nn.Module | None
+    description: str
+    feature_names: list[str] | None = None
+    class_names: list[str] | None = None
+
+
+def model_inputs(datamodule: L.LightningDataModule, input_shape: Sequence[int] | None = None) -> ModelInputs:
+    """The raw inputs of a model trained on ``datamodule``: their shape, the standardisation to fold in,
+    the feature and class names.
+
+    Everything comes from the data module's fitted statistics, ``hparams`` and ``state_dict``, so a
+    data module restored from a checkpoint needs no data files. ``input_shape``, when given, is
+    checked against the statistics (and against the training image size).
+    """
+    state = _state(datamodule)
+    features = _names(state.get("features"))
+    # `classes` (list of names, index i = logit i); ImageFilesDataModule's earlier `class_names` too.
+    classes = _names(state.get("classes")) or _names(_attribute(datamodule, "classes"))
+    classes = classes or _names(_attribute(datamodule, "class_names"))
+    shape = tuple(input_shape) if input_shape is not None else None
+    statistics = getattr(datamodule, "scaler", None)
+    if not isinstance(statistics, Standardizer | ChannelNormalizer):
+        description = "inputs as the data module serves them (it folds no standardisation into the model)"
+        return ModelInputs(shape, None, description, features, classes)
+    preprocessing = Standardize.from_statistics(statistics)
+    width = len(preprocessing.mean)
+    if not preprocessing.per_channel:
+        trained: tuple[int, ...] | None = (width,)
+        description = TABLE_INPUT.format(order="feature_names" if features else "the data's")
+    else:
+        hparams = getattr(datamodule, "hparams", None)
+        size = hparams.get("image_size") if isinstance(hparams, Mapping) else None
+        trained = (width, size, size) if isinstance(size, int) else None
+        description = _image_description(datamodule, width, size)
+    if shape is not None:
+        _check_shape(shape, width, trained, per_channel=preprocessing.per_channel)
+    return ModelInputs(shape or trained, preprocessing, description, features, classes)
+
+
+def _image_description(datamodule: L.LightningDataModule, channels: int, size: int | None) -> str:
+    shape = f"(N, {channels}, {size}, {size})" if size is not None else f"(N, {channels}, H, W)"
+    colour = "RGB" if channels == 3 else "grey (ITU-R 601 luma of RGB)"
+    if isinstance(datamodule, ImageFilesDataModule):
+        return (
+            f"float32 {shape} {colour} pixel values 0..255, un-normalised: each image decoded to RGB and resized "
+            f"to the training size {size}x{size} (bilinear) as the data module reads it, rounded to whole values"
+        )
+    if isinstance(datamodule, DigitsDataModule):
+        return f"float32 {shape} images with values in [0, 1] (as make_digits_shift draws them), un-normalised"
+    return f"float32 {shape} images on the scale the data module holds them, before its per-channel normalisation"
+
+
+def _check_shape(shape: tuple[int, ...], width: int, trained: tuple[int, ...] | None, *, per_channel: bool) -> None:
+    if per_channel and trained is None and (len(shape) != 3 or shape[0] != width):
+        trained_text = f"(C, H, W) images with C = {width} channels"
+    elif trained is not None and shape != trained:
+        trained_text = f"{'images' if per_channel else 'rows'} of shape {list(trained)}"
+    else:
+        return
+    raise ConfigurationError(
+        f"input_shape {list(shape)} does not match the data module's statistics: the model was trained on "
+        f"{trained_text}; give that shape, or leave input_shape out"
+    )
+
+
+def _state(datamodule: L.LightningDataModule) -> dict[str, Any]:
+    try:
+        state = datamodule.state_dict()
+    except (RuntimeError, AttributeError):  # a data module that can describe itself only after setup
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _attribute(datamodule: L.LightningDataModule, name: str) -> Any:
+    try:
+        return getattr(datamodule, name, None)
+    except RuntimeError:  # a property known after setup only
+        return None
+
+
+def _names(value: Any) -> list[str] | None:
+    if value is None or isinstance(value, str) or not isinstance(value, Sequence) or len(value) == 0:
+        return None
+    return [str(name) for name in value]
