@@ -38,7 +38,7 @@ from dann_lightning.optimization import average_gradients, build_optimizer, prog
 from dann_lightning.options import ClipAlgorithm, FeaturePass, OptimizationMode, check_options, check_trainer_options
 from dann_lightning.progress import total_training_batches, training_progress
 from dann_lightning.schedules import LambdaScheduleName, LRScheduleName, lambda_factor
-from dann_lightning.widths import classes_of_the_data, has_lazy_weights, show_one_batch
+from dann_lightning.widths import check_classes_of_the_data, classes_of_the_data, has_lazy_weights, show_one_batch
 
 # Built in Python, these arguments are live objects that a checkpoint must not pickle.
 PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer", "discriminator_optimizer"]
@@ -74,10 +74,17 @@ class DANNLitModule(L.LightningModule):
       the two modes coincide.
 
     Args:
-        feature_extractor: maps inputs to features.
-        classifier: maps features to ``num_classes`` logits.
-        discriminator: maps features to one logit per sample, shape ``(N,)`` or ``(N, 1)``.
-        num_classes: number of classes.
+        feature_extractor: maps inputs to features. Its input width may come from the data: an
+            [`MLP`][dann_lightning.nets.MLP] without ``in_features``, or any lazy layer.
+        classifier: maps features to ``num_classes`` logits; default: one linear layer (its input
+            width from the features).
+        discriminator: maps features to one logit per sample, shape ``(N,)`` or ``(N, 1)``;
+            default: [`default_discriminator`][dann_lightning.nets.default_discriminator].
+        num_classes: number of classes; default: the data module's ``num_classes``, at ``setup``
+            (then in the checkpoint). Before training, one batch of the data (the data module's
+            ``example_input()``, or ``example_input_array``) goes through the networks: lazy layers
+            take their widths, and a network that cannot take the data raises
+            [`ConfigurationError`][dann_lightning.errors.ConfigurationError] naming the widths.
         optimizer: builds the optimizer from parameters (default: Adam, learning rate 1e-3). In
             automatic mode it receives all parameters; in manual mode those of the feature extractor
             and classifier.
@@ -156,7 +163,7 @@ class DANNLitModule(L.LightningModule):
 
         self.feature_extractor = feature_extractor
         self.classifier = classifier
-        self.discriminator = discriminator or default_discriminator(num_sources)
+        self.discriminator = default_discriminator(num_sources) if discriminator is None else discriminator
         self.grl = GradientReversal(coeff=0.0)
         self.optimizer_factory = optimizer
         self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
@@ -425,6 +432,7 @@ class DANNLitModule(L.LightningModule):
             self._build_for_classes(classes_of_the_data(datamodule))
             self.hparams.num_classes = self.num_classes  # so that a checkpoint rebuilds the model at once
         if stage == "fit":
+            check_classes_of_the_data(self.num_classes, datamodule)
             self._show_one_batch(datamodule)
         options = self.hparams.compile
         if options and not self._compiled:

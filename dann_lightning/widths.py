@@ -30,6 +30,17 @@ def classes_of_the_data(datamodule: object) -> int:
     return num_classes
 
 
+def check_classes_of_the_data(num_classes: int, datamodule: object) -> None:
+    """Raise [`ConfigurationError`][dann_lightning.errors.ConfigurationError] when the data module
+    names a number of classes other than the model's ``num_classes``."""
+    classes = getattr(datamodule, "classes", None)
+    if classes is not None and len(classes) != num_classes:
+        raise ConfigurationError(
+            f"num_classes={num_classes}, but the data has {len(classes)} classes {list(classes)}: leave num_classes "
+            "out to take it from the data, or name every class in the data module's classes"
+        )
+
+
 def show_one_batch(
     feature_extractor: nn.Module,
     classifier: nn.Module,

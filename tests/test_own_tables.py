@@ -94,11 +94,11 @@ def test_own_tables_in_three_commands(tmp_path, monkeypatch, capsys):
 # ------------------------------------------------------------------ errors before any step
 
 
-def fit_in_python(tmp_path, feature_extractor, **data_options):
+def fit_in_python(tmp_path, feature_extractor, **model_options):
     write_table(tmp_path / "source.csv", 100, shift=0.0, seed=0)
     write_table(tmp_path / "target.csv", 100, shift=0.5, seed=1, labelled=False)
-    data = TabularDataModule(tmp_path / "source.csv", tmp_path / "target.csv", id="id", batch_size=16, **data_options)
-    model = DANNLitModule(feature_extractor)
+    data = TabularDataModule(tmp_path / "source.csv", tmp_path / "target.csv", id="id", batch_size=16)
+    model = DANNLitModule(feature_extractor, **model_options)
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.fit(model, data)
     return model, data, trainer
@@ -111,6 +111,15 @@ def test_a_network_of_another_input_width_is_named_before_the_first_step(tmp_pat
         "the feature extractor (MLP) cannot take this data's inputs, of shape (7,) per sample: mat1 and mat2 shapes "
         "cannot be multiplied (2x7 and 20x16); set its in_features to 7, or leave in_features out to take it from "
         "the data"
+    )
+
+
+def test_a_number_of_classes_the_data_does_not_have_is_named_before_the_first_step(tmp_path):
+    with pytest.raises(ConfigurationError) as info:
+        fit_in_python(tmp_path, MLP(None, [16]), num_classes=3)
+    assert str(info.value) == (
+        "num_classes=3, but the data has 2 classes ['churned', 'stayed']: leave num_classes out to take it from "
+        "the data, or name every class in the data module's classes"
     )
 
 

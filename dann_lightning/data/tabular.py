@@ -76,6 +76,8 @@ class _StandardizedTables(ScaledDataModule):
         from a checkpoint)."""
         if self._splits is None and "features" in self._restored:
             return list(self._restored["features"])
+        if self._splits is None and getattr(self, "features", None):
+            return list(self.features)  # as given: no file read (predict may have only its new rows)
         return list(self._read_splits().features)
 
     @property
@@ -85,6 +87,8 @@ class _StandardizedTables(ScaledDataModule):
         checkpoint)."""
         if self._splits is None and "classes" in self._restored:
             return list(self._restored["classes"])
+        if self._splits is None and getattr(self, "_given_classes", None):
+            return list(self._given_classes)
         return list(self._read_splits().classes)
 
     @override
