@@ -9,10 +9,11 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from dann_lightning import DANNLitModule
 from dann_lightning.cli import cli_main
-from dann_lightning.data import TabularDataModule
+from dann_lightning.data import DomainDataModule, TabularDataModule
 from dann_lightning.errors import ConfigurationError, DataError
 from dann_lightning.nets import MLP
 
@@ -171,4 +172,16 @@ def test_an_id_column_the_files_lack_is_named(tmp_path):
     assert str(info.value) == (
         f"source file {str(source)!r} has no id column 'customer'; its columns are 'f0', 'f1', 'f2', 'f3', 'f4', "
         "'f5', 'f6', 'label'. Set id to the column that identifies each row, or to null if there is none."
+    )
+
+
+def test_a_nan_input_of_in_memory_data_is_named_before_training():
+    x = torch.randn(64, 3)
+    x[9, 2] = float("nan")
+    data = DomainDataModule(TensorDataset(x, torch.zeros(64, dtype=torch.long)), TensorDataset(torch.randn(64, 3)))
+    with pytest.raises(DataError) as info:
+        data.setup("fit")
+    assert str(info.value) == (
+        "source_train holds NaN or infinite inputs in 1 sample(s), the first at index 9: every input must be a "
+        "finite number; fill or drop those samples"
     )

@@ -160,6 +160,8 @@ class DomainDataModule(L.LightningDataModule):
         if stage == "fit":
             self._check_train_sizes()
         self._check_feature_shapes(present)
+        for name, dataset in present:
+            _check_finite_inputs(dataset, name)
 
     def _check_train_sizes(self) -> None:
         world_size = self.trainer.world_size if self.trainer is not None else 1
@@ -373,6 +375,21 @@ def _tensors_on(batch: Any, device: torch.device) -> bool:
 
 def _is_dataset_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and not isinstance(value, Dataset)
+
+
+def _check_finite_inputs(dataset: Dataset, name: str) -> None:
+    """A NaN or infinite input of an in-memory (``TensorDataset``) split is named now, not met
+    steps later as a diverging loss."""
+    if not isinstance(dataset, TensorDataset) or not dataset.tensors[0].is_floating_point():
+        return
+    inputs = dataset.tensors[0]
+    bad = ~torch.isfinite(inputs.reshape(len(inputs), -1)).all(dim=1)
+    if bad.any():
+        first = int(bad.nonzero()[0])
+        raise DataError(
+            f"{name} holds NaN or infinite inputs in {int(bad.sum())} sample(s), the first at index {first}: every "
+            "input must be a finite number; fill or drop those samples"
+        )
 
 
 def _in_memory_labels(dataset: Dataset | None) -> Tensor | None:
