@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from dann_lightning.data.digits import DigitsDataModule
 from dann_lightning.data.image_files import ImageFilesDataModule
 from dann_lightning.data.transforms import ChannelNormalizer, FittedStatistics, Standardizer
-from dann_lightning.errors import ConfigurationError
+from dann_lightning.errors import ConfigurationError, DANNError
 
 TABLE_INPUT = "float32 rows (N, F) of raw feature values, unstandardised, the columns in {order} order"
 
@@ -182,7 +182,7 @@ def _state(datamodule: L.LightningDataModule) -> dict[str, Any]:
 def _attribute(datamodule: L.LightningDataModule, name: str) -> Any:
     try:
         return getattr(datamodule, name, None)
-    except RuntimeError:  # a property known after setup only
+    except (RuntimeError, DANNError, OSError):  # known after setup only, or read from data files now gone
         return None
 
 

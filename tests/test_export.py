@@ -214,6 +214,18 @@ def test_export_input_shape_option_and_python_models(tmp_path):
     assert metadata["class_names"] == ["a", "b", "c"] and metadata["preprocessing"] is None
 
 
+def test_class_names_come_from_the_data_module_state(tmp_path):
+    # A data module names its classes under "classes" in its state_dict (restored from a checkpoint).
+    class Named(type(make_datamodule())):
+        def state_dict(self):
+            return {"classes": ["cat", "dog"]}
+
+    data = Named(**{name: getattr(make_datamodule(), name) for name in ("source_train", "target_train")})
+    export_model(make_module(), tmp_path, datamodule=data, input_shape=(2,), formats=["pt2"])
+    metadata = json.loads((tmp_path / "export.json").read_text())
+    assert metadata["class_names"] == ["cat", "dog"] and metadata["preprocessing"] is None
+
+
 def test_a_preprocessing_module_goes_first(tmp_path):
     model = make_module(in_features=2).eval()
     standardize = Standardize([10.0, -3.0], [2.0, 0.5])
