@@ -151,6 +151,8 @@ ABLATIONS: dict[str, tuple[dict[str, Any], bool]] = {
     "dann_adam_beta1_0.5": ({"optimizer": partial(torch.optim.Adam, betas=(0.5, 0.999))}, False),
     "dann_manual": ({"optimization": "manual"}, False),
     "dann_lambda_1": ({"lambda_max": 1.0}, False),
+    # The module's own discriminator (default_discriminator) instead of the network's [w, w] one.
+    "dann_default_discriminator": ({"discriminator": None}, False),
 }
 
 
@@ -160,7 +162,8 @@ def target_accuracy(task: ShiftTask, network: Network, contender: str, seed: int
     L.seed_everything(seed, verbose=False)
     if on_target:  # trained on the labelled target rows: the upper bound
         task = dataclasses.replace(task, x_source=task.x_target, y_source=task.y_target)
-    model = DANNLitModule(**network.build(task.in_features, task.num_classes), num_classes=task.num_classes, **options)
+    networks = network.build(task.in_features, task.num_classes)
+    model = DANNLitModule(**{**networks, **options}, num_classes=task.num_classes)
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
