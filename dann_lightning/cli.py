@@ -36,7 +36,7 @@ DESCRIPTIONS = {
     "fit": "train; without --config, the built-in moons experiment",
     "validate": "one pass over the validation data (source, and target as an oracle) of --ckpt_path",
     "test": "the test metrics (test/target_acc) of --ckpt_path",
-    "predict": "class logits of --ckpt_path for every predict row, written to predictions.csv",
+    "predict": "the predicted class and probabilities of --ckpt_path for every row, to predictions.csv",
     "analyze": "compare checkpoints: accuracies, selection scores, proxy A-distance, embedding plots",
     "export": "write the model of a checkpoint as TorchScript / ONNX, for deployment",
     "configs": "list the built-in configs, print one, or copy one out to edit (--out DIR)",
