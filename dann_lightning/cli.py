@@ -38,7 +38,7 @@ DESCRIPTIONS = {
     "test": "the test metrics (test/target_acc) of --ckpt_path",
     "predict": "the predicted class and probabilities of --ckpt_path for every row, to predictions.csv",
     "analyze": "compare checkpoints: accuracies, selection scores, proxy A-distance, embedding plots",
-    "export": "write the model of a checkpoint as TorchScript / ONNX, for deployment",
+    "export": "write the model of a checkpoint for deployment (.pt2 / ONNX), taking raw inputs",
     "configs": "list the built-in configs, print one, or copy one out to edit (--out DIR)",
 }
 OURS = ("analyze", "export", "configs")
