@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -65,13 +66,31 @@ def table(title: str, rows: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def run_plan(plan: dict[tuple[str, str], list[tuple[str, int, list[str]]]], jobs: int, threads: int) -> str:
+def run_plan(
+    plan: dict[tuple[str, str], list[tuple[str, int, list[str]]]], jobs: int, threads: int, json_path: str | None = None
+) -> str:
     """Run every (config, seed, overrides) job of each (table title, row) in ``jobs`` processes;
-    return the Markdown tables, one per title."""
+    return the Markdown tables, one per title (and write them to ``json_path`` as :func:`save_json` does)."""
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {key: [pool.submit(run_config, *job, threads) for job in runs] for key, runs in plan.items()}
         results = {key: [future.result() for future in runs] for key, runs in futures.items()}
     tables: dict[str, dict[str, list[dict]]] = {}
     for (title, row), rows in results.items():
         tables.setdefault(title, {})[row] = rows
+    if json_path:
+        save_json(json_path, tables)
     return "\n\n".join(table(title, rows) for title, rows in tables.items())
+
+
+def save_json(path: str, tables: dict[str, dict[str, list[dict]]]) -> None:
+    """The per-seed target accuracies of every table, with the command that measured them: what
+    ``scripts/figures.py`` draws the accuracy-per-seed figures from."""
+    record = {
+        "command": "python " + " ".join(["scripts/" + Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "tables": {
+            title: {row: [round(r["accuracy"], 4) for r in results] for row, results in rows.items()}
+            for title, rows in tables.items()
+        },
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=1) + "\n")

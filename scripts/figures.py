@@ -1,16 +1,26 @@
 """Figures for the README and docs, drawn from real runs into docs/assets/.
 
     python scripts/figures.py                 # every figure below
-    python scripts/figures.py --only schedules
+    python scripts/figures.py --only schedules suite_gain
 
 - ``moons_boundaries.png``: source-only and DANN decision boundaries on the two-moons shift
   (``configs/moons.yaml`` and the same config with ``lambda_max: 0``, seed 0, 200 epochs each).
 - ``schedules.png``: the paper's lambda ramp and learning-rate annealing over training progress.
+- ``accuracy_per_seed.png``: every seed's target test accuracy of the results tables (moons,
+  digits -> digits-M, the tabular shift), read from ``docs/assets/data/{moons,digits,tabular}.json``,
+  which the results scripts write with ``--json`` (each file names the command that measured it).
+- ``suite_gain.png``: DANN's gain over source-only on every (task, network) pair of the shift
+  suite, from ``docs/assets/data/shift_suite.json`` (``scripts/shift_suite.py --json``).
+- ``digits_tsne.png``: t-SNE of source and target features on digits -> digits-M, trained
+  source-only (``configs/digits_source_only.yaml``) and with DANN (``configs/digits.yaml``), seed 0
+  (about 10 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -20,12 +30,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dann_lightning.analysis.embedding import project_2d
+from dann_lightning.analysis.report import collect
 from dann_lightning.cli import build_cli
 from dann_lightning.data.moons import make_moons_shift
 from dann_lightning.schedules import lambda_factor, lr_factor
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "docs" / "assets"
+DATA = ASSETS / "data"
+RESULTS = {"moons": "Two moons, 35 degrees", "digits": "digits -> digits-M", "tabular": "Tabular shift, 20 features"}
 
 
 def moons_boundaries(root: Path) -> Path:
@@ -85,6 +99,90 @@ def schedules() -> Path:
     return save(figure, "schedules.png")
 
 
+def accuracy_per_seed() -> Path:
+    """One panel per results table: each row's seeds as dots, the median as a bar."""
+    records = {name: json.loads((DATA / f"{name}.json").read_text()) for name in RESULTS}
+    figure, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.4))
+    for axis, (name, record) in zip(axes, records.items(), strict=True):
+        rows = next(iter(record["tables"].values()))  # the main table
+        for y, accuracies in enumerate(rows.values()):
+            axis.scatter(accuracies, [y] * len(accuracies), s=22, alpha=0.7, zorder=3)
+            axis.plot([statistics.median(accuracies)] * 2, [y - 0.3, y + 0.3], c="black", lw=1.5)
+        axis.set_yticks(range(len(rows)), [row.split(" (")[0] for row in rows], fontsize=8)
+        axis.set_ylim(len(rows) - 0.5, -0.5)
+        axis.set_xlabel("target test accuracy", fontsize=8)
+        axis.set_title(f"{RESULTS[name]}\n{record['command']}", fontsize=7.5)
+        axis.grid(axis="x", alpha=0.3)
+    figure.suptitle("Every seed (dots) and the median (bar)", fontsize=10)
+    figure.tight_layout()
+    return save(figure, "accuracy_per_seed.png")
+
+
+def suite_gain() -> Path:
+    """The shift suite: DANN's (defaults and lambda_max='auto') median gain over source-only per pair."""
+    record = json.loads((DATA / "shift_suite.json").read_text())
+    contenders = [c for c in ("dann", "dann_auto", "peer_recipe") if c in record["pairs"][0]["accuracy"]]
+    rows = []
+    for pair in record["pairs"]:
+        source_only = statistics.median(pair["accuracy"]["source_only"])
+        gains = {c: 100 * (statistics.median(pair["accuracy"][c]) - source_only) for c in contenders}
+        rows.append((f"{pair['task']} / {pair['network']}", gains))
+    rows.sort(key=lambda row: row[1][contenders[0]])
+    figure, axis = plt.subplots(figsize=(7.5, 0.22 * len(rows) + 1.4))
+    labels = {"dann": "DANN, the defaults (lambda_max 0.1)", "dann_auto": "lambda_max='auto'", "peer_recipe": "peers"}
+    for index, contender in enumerate(contenders):
+        y = [position + 0.25 * (index - (len(contenders) - 1) / 2) for position in range(len(rows))]
+        axis.scatter([gains[contender] for _, gains in rows], y, s=14, label=labels[contender], zorder=3)
+    axis.axvline(0, c="black", lw=0.8)
+    axis.axvspan(-1, 1, color="grey", alpha=0.15, label="within 1 point: a tie")
+    axis.set_yticks(range(len(rows)), [name for name, _ in rows], fontsize=7)
+    axis.set_xlabel("target accuracy minus source-only's, points (median over seeds)", fontsize=8)
+    axis.set_title(record["command"], fontsize=7.5)
+    axis.legend(fontsize=7, loc="lower right")
+    axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return save(figure, "suite_gain.png")
+
+
+def digits_tsne(root: Path) -> Path:
+    """Source and target features on digits -> digits-M, before (source-only) and after DANN."""
+    panels = []
+    for title, config in [("source-only", "digits_source_only.yaml"), ("DANN", "digits.yaml")]:
+        cli = build_cli(
+            [
+                "fit",
+                "--config",
+                str(REPO / "configs" / config),
+                "--trainer.logger=false",
+                "--trainer.enable_checkpointing=false",
+                "--trainer.enable_progress_bar=false",
+                f"--trainer.default_root_dir={root}",
+            ],
+            save_config_callback=None,
+        )
+        accuracy = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]["test/target_acc"]
+        model, data = cli.model.eval(), cli.datamodule
+        with torch.no_grad():
+            source = collect(model, data.val_dataloader()["source"])
+            target = collect(model, data.test_dataloader()["target"])
+        panels.append((f"{title}: target accuracy {accuracy:.3f}", source, target))
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    for axis, (title, source, target) in zip(axes, panels, strict=True):
+        points = project_2d(torch.cat([source["features"], target["features"]]).numpy(), "tsne", seed=0)
+        n = len(source["features"])
+        domains = [(points[:n], source["labels"], "o", "source"), (points[n:], target["labels"], "x", "target")]
+        for xy, labels, marker, name in domains:
+            colours = {"c": labels.numpy(), "cmap": "tab10", "vmin": 0, "vmax": 9}
+            axis.scatter(*xy.T, **colours, s=9, marker=marker, alpha=0.7, label=name)
+        axis.set_title(title, fontsize=10)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.legend(fontsize=8, markerscale=2)
+    figure.suptitle("t-SNE of the features, digits -> digits-M (colour: digit; o source, x target)", fontsize=11)
+    figure.tight_layout()
+    return save(figure, "digits_tsne.png")
+
+
 def save(figure: plt.Figure, name: str) -> Path:
     ASSETS.mkdir(parents=True, exist_ok=True)
     path = ASSETS / name
@@ -96,13 +194,18 @@ def save(figure: plt.Figure, name: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["moons_boundaries", "schedules"], help="one figure")
+    figures = {
+        "schedules": lambda root: schedules(),
+        "accuracy_per_seed": lambda root: accuracy_per_seed(),
+        "suite_gain": lambda root: suite_gain(),
+        "moons_boundaries": moons_boundaries,
+        "digits_tsne": digits_tsne,
+    }
+    parser.add_argument("--only", nargs="+", choices=list(figures), help="these figures only")
     parser.add_argument("--root", default="/tmp/dann_lightning_figures", help="where the training runs write")
     args = parser.parse_args()
-    if args.only in (None, "schedules"):
-        schedules()
-    if args.only in (None, "moons_boundaries"):
-        moons_boundaries(Path(args.root))
+    for name in args.only or figures:
+        figures[name](Path(args.root))
 
 
 if __name__ == "__main__":

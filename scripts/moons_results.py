@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--shifts", action="store_true", help="also run milder and harsher shifts")
     parser.add_argument("--shift-seeds", type=int, default=3, help="seeds per extra shift (default 3)")
     parser.add_argument("--ablation", action="store_true", help="also run DANN without the defaults' choices")
+    parser.add_argument("--json", help="also write the per-seed accuracies here (what scripts/figures.py draws)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each (times then grow)")
     args = parser.parse_args()
 
@@ -65,7 +66,7 @@ def main() -> None:
             plan[title, name] = [(CONFIGS["DANN"], seed, options) for seed in range(args.seeds)]
 
     threads = 1 if args.jobs > 1 else 0
-    print(run_plan(plan, args.jobs, threads))
+    print(run_plan(plan, args.jobs, threads, args.json))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import argparse
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 
-from config_runs import run_config  # scripts/ is on sys.path when a script here runs
+from config_runs import run_config, save_json  # scripts/ is on sys.path when a script here runs
 
 # The DANN config without one of its choices: (row, overrides).
 ABLATIONS = {
@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="digits: also run the DANN config without its choices")
     parser.add_argument("--only", nargs="+", help="run only these rows (names as in the table)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per run (default: torch's)")
+    parser.add_argument("--json", help="also write the per-seed accuracies here (what scripts/figures.py draws)")
     args = parser.parse_args()
 
     pair = PAIRS[args.pair]
@@ -111,8 +112,11 @@ def main() -> None:
             results.setdefault(name, []).append(result)
 
     configs = {name: config for name, (config, _) in plan.items()}
+    title = f"{pair['title']}: target test accuracy over {args.seeds} seeds"
     print()
-    print(table(f"{pair['title']}: target test accuracy over {args.seeds} seeds", results, configs, pair.get("paper")))
+    print(table(title, results, configs, pair.get("paper")))
+    if args.json:
+        save_json(args.json, {title: results})
     builds = [r["build_seconds"] for rows in results.values() for r in rows if r["build_seconds"] is not None]
     if builds:
         print(f"\nData set built in {min(builds):.2f} to {max(builds):.2f} s per run.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import logging
 import statistics
 import sys
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -245,6 +247,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel, one CPU thread each")
+    parser.add_argument("--json", help="also write every run's accuracy here (what scripts/figures.py draws)")
     args = parser.parse_args()
     default_tasks = (QUICK_TASKS if args.quick else list(TASKS)) + (list(SLOW_TASKS) if args.slow else [])
     tasks = check_names("task", args.tasks or default_tasks, {**TASKS, **SLOW_TASKS})
@@ -279,6 +282,14 @@ def main() -> None:
     print()
     print("\n".join(summary(results, contenders)))
     print(f"\n{len(jobs)} runs, {time.perf_counter() - start:.0f} s with {args.workers} worker(s)")
+    if args.json:
+        pairs = [
+            {"task": task, "network": network, "accuracy": {c: [round(a, 4) for a in v] for c, v in scores.items()}}
+            for (task, network), scores in results.items()
+        ]
+        command = f"python scripts/shift_suite.py {' '.join(sys.argv[1:])}"
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"command": command, "pairs": pairs}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

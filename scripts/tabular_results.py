@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 of the main table (default 5)")
     parser.add_argument("--strengths", type=float, nargs="*", default=[], help="also run these shift strengths")
     parser.add_argument("--strength-seeds", type=int, default=3, help="seeds per extra strength (default 3)")
+    parser.add_argument("--json", help="also write the per-seed accuracies here (what scripts/figures.py draws)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads per run (default 1: fastest for these small networks)"
@@ -43,7 +44,7 @@ def main() -> None:
                     (CONFIG, seed, options) for seed in range(args.strength_seeds)
                 ]
 
-    print(run_plan(plan, args.jobs, args.threads))
+    print(run_plan(plan, args.jobs, args.threads, args.json))
 
 
 if __name__ == "__main__":
