@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import Tensor
@@ -44,10 +44,15 @@ def unpack_evaluation_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
 
 
 def check_training_batch(
-    sources: list[tuple[Tensor, Tensor]], x_t: Tensor, num_classes: int, num_sources: int = 1
+    sources: list[tuple[Tensor, Tensor]],
+    x_t: Tensor,
+    num_classes: int | None,
+    num_sources: int = 1,
+    *,
+    labels_check: Callable[[Tensor, str], None] | None = None,
 ) -> None:
     """Source count, shapes and label range of one training batch (syncs with the device: call
-    once per fit)."""
+    once per fit). ``labels_check(labels, domain)`` replaces the class-index check (regression)."""
     if len(sources) != num_sources:
         raise ConfigurationError(
             f"the batch holds {len(sources)} source domain(s) but the model was built with num_sources={num_sources}"
@@ -59,4 +64,7 @@ def check_training_batch(
                 f"source and target features must share one shape: {name} batch has shape {tuple(x_s.shape)}, "
                 f"target batch has shape {tuple(x_t.shape)}"
             )
-        check_labels(y_s, num_classes, name)
+        if labels_check is None:
+            check_labels(y_s, num_classes, name)
+        else:
+            labels_check(y_s, name)

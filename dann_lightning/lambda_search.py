@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -102,9 +103,10 @@ class NeighbourhoodConsistency(Metric):
 class CandidateScore(nn.Module):
     """One candidate's criterion, fed with every validation batch of every domain."""
 
-    def __init__(self, criterion: str, num_classes: int) -> None:
+    def __init__(self, criterion: str, num_classes: int, sample_losses: Callable[[Tensor, Tensor], Tensor]) -> None:
         super().__init__()
         self.criterion = criterion
+        self.sample_losses = sample_losses
         if criterion == "consistency":
             self.metric: Metric = NeighbourhoodConsistency(num_classes)
         elif criterion == "source_acc":
@@ -132,7 +134,7 @@ class CandidateScore(nn.Module):
             if self.criterion == "source_acc":
                 self.metric.update(logits, labels)
             elif self.criterion == "dev":
-                self.metric.update(features, losses=F.cross_entropy(logits.float(), labels, reduction="none"))
+                self.metric.update(features, losses=self.sample_losses(logits, labels))
 
     def compute(self) -> float:
         value = float(self.metric.compute()) if self.metric.update_called else float("nan")
@@ -159,6 +161,7 @@ class LambdaSearch(nn.Module):
         num_classes: classes of the classifier.
         metrics: one [`DomainMetrics`][dann_lightning.metrics.DomainMetrics] per candidate: the
             kept candidate's are logged under the usual names (``val/target_acc``, ...).
+        sample_losses: per-sample loss of outputs and labels, for ``"dev"`` (default: cross-entropy).
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class LambdaSearch(nn.Module):
         criterion: str,
         num_classes: int,
         metrics: Sequence[nn.Module],
+        sample_losses: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.lambdas = tuple(float(value) for value in lambdas)
@@ -175,7 +179,8 @@ class LambdaSearch(nn.Module):
         self.candidates = nn.ModuleList(
             nn.ModuleDict({name: copy.deepcopy(net) for name, net in networks.items()}) for _ in self.lambdas
         )
-        self.scores = nn.ModuleList(CandidateScore(criterion, num_classes) for _ in self.lambdas)
+        losses = sample_losses or partial(F.cross_entropy, reduction="none")
+        self.scores = nn.ModuleList(CandidateScore(criterion, num_classes, losses) for _ in self.lambdas)
         self.metrics = nn.ModuleList(metrics)
         self.register_buffer("chosen", torch.tensor(-1))  # index of the kept candidate; -1: none yet
         # A host copy of the buffer, read at every step without a device synchronisation; read

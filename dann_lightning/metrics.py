@@ -1,6 +1,6 @@
 """The metrics of a domain-adversarial model, one object per stage and quantity: epoch means of the
-training losses, class accuracy per evaluation stage and domain, the discriminator's accuracy and
-the unsupervised selection scores."""
+training losses, the task's metrics per evaluation stage and domain (class accuracy; MAE, RMSE and
+R² for regression), the discriminator's accuracy and the unsupervised selection scores."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
-from torchmetrics.classification import MulticlassAccuracy
 
 from dann_lightning.analysis.scores import SCORES, SelectionScoreName
 from dann_lightning.domain_head import DomainHead
 from dann_lightning.errors import ConfigurationError
+from dann_lightning.tasks import ClassificationTask, Task
 
 TARGET_SCORES = ("entropy", "im", "snd")  # computed from target predictions alone
 TRAINING_MEANS = ("cls_loss", "domain_loss", "domain_acc")
@@ -49,8 +48,8 @@ class BatchMean(Metric):
 
 
 class DomainMetrics(nn.Module):
-    """Metrics logged as ``train/<loss>`` (epoch means), ``<stage>/<domain>_acc``,
-    ``val/domain_acc`` and ``val/<score>``.
+    """Metrics logged as ``train/<loss>`` (epoch means), ``<stage>/<domain>_<metric>`` (``acc``;
+    ``mae``, ``rmse``, ``r2`` for regression), ``val/domain_acc`` and ``val/<score>``.
 
     Update it with what a step computed
     ([`update_training`][dann_lightning.metrics.DomainMetrics.update_training],
@@ -62,17 +61,27 @@ class DomainMetrics(nn.Module):
         num_classes: classes of the label classifier.
         head: the domain head (which domains exist, how the discriminator is scored).
         selection_scores: names from [`SCORES`][dann_lightning.analysis.scores.SCORES].
+        task: what the model predicts (a [`Task`][dann_lightning.tasks.Task]); default:
+            classification into ``num_classes`` classes.
     """
 
-    def __init__(self, num_classes: int, head: DomainHead, selection_scores: Sequence[SelectionScoreName]) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        head: DomainHead,
+        selection_scores: Sequence[SelectionScoreName],
+        task: Task | None = None,
+    ) -> None:
         super().__init__()
         self.head = head
+        self.task = ClassificationTask(num_classes) if task is None else task
         self.training_means = nn.ModuleDict({name: BatchMean() for name in TRAINING_MEANS})
-        self.class_accuracy = nn.ModuleDict(
+        self.evaluation = nn.ModuleDict(
             {
-                f"{stage}_{domain}": MulticlassAccuracy(num_classes, average="micro")
+                f"{stage}_{domain}_{name}": metric
                 for stage in ("val", "test")
                 for domain in head.domain_names
+                for name, metric in self.task.metrics().items()
             }
         )
         self.domain_accuracy = head.accuracy_metric()
@@ -97,7 +106,8 @@ class DomainMetrics(nn.Module):
         """Take one evaluation batch of ``domain``: its features, class logits, labels (if any)
         and, at validation, the discriminator's logits."""
         if labels is not None:
-            self.class_accuracy[f"{stage}_{domain}"].update(logits, labels)
+            for name in self.task.metric_names:
+                self.task.update_metric(self.evaluation[f"{stage}_{domain}_{name}"], logits, labels)
         if stage != "val":
             return
         if domain_logits is not None:
@@ -111,7 +121,7 @@ class DomainMetrics(nn.Module):
             if "dev" in scores:
                 scores["dev"].update(features)
         elif "dev" in scores and labels is not None:
-            scores["dev"].update(features, losses=F.cross_entropy(logits.float(), labels, reduction="none"))
+            scores["dev"].update(features, losses=self.task.sample_losses(logits, labels))
 
     def metrics(self, stage: str) -> dict[str, Metric]:
         """The metrics of ``stage`` that saw data, by their logged names."""
@@ -119,8 +129,8 @@ class DomainMetrics(nn.Module):
             metrics = {f"train/{name}": mean for name, mean in self.training_means.items()}
             return {name: metric for name, metric in metrics.items() if metric.update_called}
         metrics: dict[str, Metric] = {
-            f"{stage}/{key.split('_', 1)[1]}_acc": metric
-            for key, metric in self.class_accuracy.items()
+            f"{stage}/{key.split('_', 1)[1]}": metric
+            for key, metric in self.evaluation.items()
             if key.startswith(f"{stage}_")
         }
         if stage == "val":

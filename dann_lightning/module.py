@@ -31,14 +31,21 @@ from dann_lightning.lambda_search import (
     check_scored,
     check_search_data,
 )
-from dann_lightning.losses import classification_loss, domain_loss
+from dann_lightning.losses import domain_loss
 from dann_lightning.metrics import DomainMetrics, loader_domain
 from dann_lightning.nets import default_discriminator, set_domain
 from dann_lightning.optimization import average_gradients, build_optimizer, progress_lr_scheduler
 from dann_lightning.options import ClipAlgorithm, FeaturePass, OptimizationMode, check_options, check_trainer_options
 from dann_lightning.progress import total_training_batches, training_progress
 from dann_lightning.schedules import LambdaScheduleName, LRScheduleName, lambda_factor
-from dann_lightning.widths import check_classes_of_the_data, classes_of_the_data, has_lazy_weights, show_one_batch
+from dann_lightning.tasks import LossName, Task, TaskName, make_task
+from dann_lightning.widths import (
+    check_classes_of_the_data,
+    check_task_of_the_data,
+    classes_of_the_data,
+    has_lazy_weights,
+    show_one_batch,
+)
 
 # Built in Python, these arguments are live objects that a checkpoint must not pickle.
 PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer", "discriminator_optimizer"]
@@ -48,7 +55,8 @@ class DANNLitModule(L.LightningModule):
     """Domain-adversarial neural network: a feature extractor shared by a label classifier and,
     through a gradient reversal layer, a domain discriminator.
 
-    Loss = cross-entropy of the classifier on source samples + binary cross-entropy of the
+    Loss = cross-entropy of the classifier on source samples (or, with ``task="regression"``, the
+    mean squared or Huber error of its predicted numbers) + binary cross-entropy of the
     discriminator on source (label 0) and target (label 1) features. The reversal layer scales the
     discriminator's gradient into the feature extractor by ``-lambda_p``, so the features learn to
     fool the discriminator while the discriminator learns to tell the domains apart.
@@ -76,8 +84,8 @@ class DANNLitModule(L.LightningModule):
     Args:
         feature_extractor: maps inputs to features. Its input width may come from the data: an
             [`MLP`][dann_lightning.nets.MLP] without ``in_features``, or any lazy layer.
-        classifier: maps features to ``num_classes`` logits; default: one linear layer (its input
-            width from the features).
+        classifier: maps features to ``num_classes`` logits (``num_outputs`` numbers for
+            regression); default: one linear layer (its input width from the features).
         discriminator: maps features to one logit per sample, shape ``(N,)`` or ``(N, 1)``;
             default: [`default_discriminator`][dann_lightning.nets.default_discriminator].
         num_classes: number of classes; default: the data module's ``num_classes``, at ``setup``
@@ -85,6 +93,13 @@ class DANNLitModule(L.LightningModule):
             ``example_input()``, or ``example_input_array``) goes through the networks: lazy layers
             take their widths, and a network that cannot take the data raises
             [`ConfigurationError`][dann_lightning.errors.ConfigurationError] naming the widths.
+        task: ``"classification"`` or ``"regression"`` (predict ``num_outputs`` numbers per row;
+            [`dann_lightning.tasks`][dann_lightning.tasks]: the losses, metrics and scores of each).
+            With regression, validation logs ``val/<domain>_mae``, ``_rmse`` and ``_r2`` in the
+            labels' units (a data module's ``unscale_targets`` undoes its label scaling) and
+            ``predict`` returns numbers in those units.
+        num_outputs: regression only: numbers predicted per row (default 1).
+        loss: ``"cross_entropy"`` (classification), ``"mse"`` (regression's default) or ``"huber"``.
         optimizer: builds the optimizer from parameters (default: Adam, learning rate 1e-3). In
             automatic mode it receives all parameters; in manual mode those of the feature extractor
             and classifier.
@@ -122,7 +137,8 @@ class DANNLitModule(L.LightningModule):
             ``val/<name>``, computed without target labels (see
             [`dann_lightning.analysis.scores`][dann_lightning.analysis.scores]): ``"entropy"``
             (lower is better), ``"im"``, ``"snd"`` (higher is better), ``"dev"`` (lower is better;
-            needs labelled source validation data).
+            needs labelled source validation data). Default: every score of the task (for regression,
+            ``"dev"`` alone: the others need classes).
         num_sources: source domains in each batch (``DomainDataModule(source_train=[...])``). With
             more than one, the discriminator tells ``num_sources + 1`` domains apart: it returns
             that many logits per sample, trained with cross-entropy (sources ``0 .. K-1``, target
@@ -136,6 +152,9 @@ class DANNLitModule(L.LightningModule):
         discriminator: nn.Module | None = None,
         *,
         num_classes: int | None = None,
+        task: TaskName = "classification",
+        num_outputs: int | None = None,
+        loss: LossName | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lambda_max: float | Literal["auto"] = 0.1,
         lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
@@ -152,7 +171,7 @@ class DANNLitModule(L.LightningModule):
         gradient_clip_algorithm: ClipAlgorithm = "norm",
         feature_pass: FeaturePass = "joint",
         compile: bool | dict[str, Any] = False,
-        selection_scores: Sequence[SelectionScoreName] = ("entropy", "im", "snd", "dev"),
+        selection_scores: Sequence[SelectionScoreName] | None = None,
         num_sources: int = 1,
     ) -> None:
         super().__init__()
@@ -170,25 +189,37 @@ class DANNLitModule(L.LightningModule):
         self.num_sources = num_sources
         self.domain_head = DomainHead(num_sources)
         self.num_classes: int | None = None
+        self.task: Task | None = None
         self.domain_metrics: DomainMetrics | None = None
         self.lambda_search: LambdaSearch | None = None
-        if num_classes is not None:  # else setup() takes it from the data
+        if task == "regression":
+            self._build_for_outputs(make_task(task, num_outputs=num_outputs, loss=loss))
+        elif num_classes is not None:  # else setup() takes it from the data
             self._build_for_classes(num_classes)
         self._first_batch_checked = False
         self._compiled = False
 
     def _build_for_classes(self, num_classes: int) -> None:
-        """The parts whose shape follows from the number of classes: the default classifier, the
-        metrics, and with ``lambda_max="auto"`` the candidates (copies of the finished networks)."""
-        hp = self.hparams
         self.num_classes = num_classes
+        self._build_for_outputs(make_task("classification", num_classes=num_classes))
+
+    def _build_for_outputs(self, task: Task) -> None:
+        """The parts whose shape follows from the output width (classes, or numbers per row): the
+        default classifier, the metrics, and with ``lambda_max="auto"`` the candidates (copies of
+        the finished networks)."""
+        hp = self.hparams
+        self.task = task
+        width = task.width
         if self.classifier is None:
-            self.classifier = nn.LazyLinear(num_classes)
-        self.domain_metrics = DomainMetrics(num_classes, self.domain_head, hp.selection_scores)
+            self.classifier = nn.LazyLinear(width)
+        scores = task.selection_scores if hp.selection_scores is None else hp.selection_scores
+        self.domain_metrics = DomainMetrics(width, self.domain_head, scores, task)
         if hp.lambda_max == "auto":
             networks = {name: getattr(self, name) for name in ("feature_extractor", "classifier", "discriminator")}
-            metrics = [DomainMetrics(num_classes, self.domain_head, hp.selection_scores) for _ in hp.lambda_candidates]
-            self.lambda_search = LambdaSearch(networks, hp.lambda_candidates, hp.lambda_criterion, num_classes, metrics)
+            metrics = [DomainMetrics(width, self.domain_head, scores, task) for _ in hp.lambda_candidates]
+            self.lambda_search = LambdaSearch(
+                networks, hp.lambda_candidates, hp.lambda_criterion, width, metrics, task.sample_losses
+            )
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> DANNLitModule:  # type: ignore[override]
@@ -203,7 +234,8 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def forward(self, x: Tensor) -> Tensor:
-        """Class logits: the deployed model. The discriminator is not used."""
+        """Class logits (regression: the predicted numbers, in the units the model was trained on):
+        the deployed model. The discriminator is not used."""
         return self.classifier(self.feature_extractor(x))
 
     def current_lambda(self) -> float:
@@ -226,7 +258,7 @@ class DANNLitModule(L.LightningModule):
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Tensor]:
         sources, x_t = unpack_training_batch(batch)
         if not self._first_batch_checked:
-            check_training_batch(sources, x_t, self.num_classes, self.num_sources)
+            check_training_batch(sources, x_t, self.num_classes, self.num_sources, labels_check=self.task.check_labels)
             self._first_batch_checked = True
         x_s = torch.cat([x for x, _ in sources]) if len(sources) > 1 else sources[0][0]
         y_s = torch.cat([y for _, y in sources]) if len(sources) > 1 else sources[0][1]
@@ -276,7 +308,7 @@ class DANNLitModule(L.LightningModule):
         class_logits = self._class_logits(
             nets.classifier, features if self.needs_target_predictions else features[:n_source]
         )
-        cls_loss = classification_loss(class_logits[:n_source], y_s)
+        cls_loss = self.task.loss(class_logits[:n_source], y_s)
         discriminator_input = self.discriminator_input(features, class_logits)
         if not self.automatic_optimization:  # the discriminator first, on fixed features
             self._update_discriminator(nets.discriminator, discriminator_input.detach(), domains, class_logits.detach())
@@ -333,13 +365,23 @@ class DANNLitModule(L.LightningModule):
         optimizer.step()
 
     def _class_logits(self, classifier: nn.Module, features: Tensor) -> Tensor:
-        logits = classifier(features)
-        if logits.shape != (len(features), self.num_classes):
+        return self._check_outputs(classifier(features))
+
+    def _check_outputs(self, logits: Tensor) -> Tensor:
+        width = self.task.width
+        if logits.ndim == 2 and logits.shape[1] == width:
+            return logits
+        if self.task.name == "classification":
             raise ConfigurationError(
-                f"classifier must return logits of shape (batch, num_classes) = ({len(features)}, {self.num_classes}), "
+                f"classifier must return logits of shape (batch, num_classes) = ({len(logits)}, {width}), "
                 f"got shape {tuple(logits.shape)}"
             )
-        return logits
+        found = logits.shape[1] if logits.ndim == 2 else "none (a 1-D output)" if logits.ndim == 1 else "?"
+        raise ConfigurationError(
+            f"classifier must return numbers of shape (batch, num_outputs) = ({len(logits)}, {width}), got shape "
+            f"{tuple(logits.shape)}: its output width is {found}, num_outputs is {width}. Make its last layer "
+            f"output {width} number(s) (e.g. nn.Linear(..., {width})), or set num_outputs to match"
+        )
 
     def _domain_logits(self, discriminator: nn.Module, features: Tensor) -> Tensor:
         return self.domain_head.check_logits(discriminator(features), len(features))
@@ -386,7 +428,15 @@ class DANNLitModule(L.LightningModule):
     @override
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         x, _ = unpack_evaluation_batch(batch)
-        return self(x)
+        return self._in_label_units(self(x))
+
+    def _in_label_units(self, values: Tensor | None) -> Tensor | None:
+        """Regression: predictions or labels in the units the data module read them in, undoing its
+        label scaling (``unscale_targets``); classification: as they are."""
+        if values is None or self.task.name != "regression":
+            return values
+        unscale = getattr(getattr(self.trainer, "datamodule", None), "unscale_targets", None)
+        return values if unscale is None else unscale(values)
 
     def _evaluation_step(self, stage: str, batch: Any, dataloader_idx: int) -> dict[str, Any]:
         loaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
@@ -411,7 +461,7 @@ class DANNLitModule(L.LightningModule):
         domain_logits = None
         if stage == "val":
             domain_logits = self._domain_logits(nets.discriminator, self.discriminator_input(features, logits))
-        metrics.update(stage, domain, features, logits, y, domain_logits)
+        metrics.update(stage, domain, features, self._in_label_units(logits), self._in_label_units(y), domain_logits)
         # For callbacks (embedding plots, proxy A-distance): what the step computed anyway.
         return {"domain": domain, "features": features, "logits": logits, "labels": y}
 
@@ -428,11 +478,13 @@ class DANNLitModule(L.LightningModule):
     @override
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
-        if self.num_classes is None:
+        check_task_of_the_data(self.hparams.task, datamodule)
+        if self.task is None:
             self._build_for_classes(classes_of_the_data(datamodule))
             self.hparams.num_classes = self.num_classes  # so that a checkpoint rebuilds the model at once
         if stage == "fit":
-            check_classes_of_the_data(self.num_classes, datamodule)
+            if self.task.name == "classification":
+                check_classes_of_the_data(self.num_classes, datamodule)
             self._show_one_batch(datamodule)
         options = self.hparams.compile
         if options and not self._compiled:
@@ -456,7 +508,12 @@ class DANNLitModule(L.LightningModule):
                 )
             return
         example = torch.as_tensor(example, device=self.device)
-        show_one_batch(self.feature_extractor, self.classifier, self.discriminator, self.discriminator_input, example)
+        # Regression names a wrong output width here; classification at the first step, as it always has.
+        check = self._check_outputs if self.task.name == "regression" else None
+        show_one_batch(
+            self.feature_extractor, self.classifier, self.discriminator, self.discriminator_input, example,
+            check_outputs=check,
+        )
         if lazy and self.lambda_search is not None:
             self.lambda_search.start_from(self)
 
@@ -465,7 +522,7 @@ class DANNLitModule(L.LightningModule):
         check_output_directories(self.trainer)
         self._first_batch_checked = False
         datamodule = getattr(self.trainer, "datamodule", None)
-        if isinstance(datamodule, DomainDataModule):
+        if isinstance(datamodule, DomainDataModule) and self.task.name == "classification":
             datamodule.check_labels(self.num_classes)
         if self.lambda_search is not None:
             check_search_data(self.lambda_search, self.trainer, datamodule)

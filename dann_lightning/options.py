@@ -14,6 +14,7 @@ from dann_lightning.errors import ConfigurationError
 from dann_lightning.lambda_search import check_lambda_search
 from dann_lightning.nets import has_domain_norm
 from dann_lightning.schedules import LambdaScheduleName, LRScheduleName
+from dann_lightning.tasks import check_task_options
 
 OptimizationMode = Literal["automatic", "manual"]
 FeaturePass = Literal["joint", "separate"]
@@ -26,6 +27,9 @@ def check_options(
     classifier: nn.Module | None,
     discriminator: nn.Module | None,
     num_classes: int | None,
+    task: str,
+    num_outputs: int | None,
+    loss: str | None,
     optimizer: Callable[..., Any],
     lambda_max: float | str,
     lambda_candidates: Any,
@@ -70,8 +74,17 @@ def check_options(
     check_choice("optimization", optimization, OptimizationMode)
     check_choice("feature_pass", feature_pass, FeaturePass)
     check_choice("gradient_clip_algorithm", gradient_clip_algorithm, ClipAlgorithm)
-    for score in selection_scores:
+    for score in selection_scores or ():
         check_choice("selection score", score, SelectionScoreName)
+    check_task_options(
+        task,
+        num_classes=num_classes,
+        num_outputs=num_outputs,
+        loss=loss,
+        selection_scores=selection_scores,
+        lambda_max=lambda_max,
+        lambda_criterion=lambda_criterion,
+    )
     if not isinstance(compile, bool | dict):
         raise ConfigurationError(f"compile must be True, False or a dict of torch.compile arguments, got {compile!r}")
     for name, factory in [("optimizer", optimizer), ("discriminator_optimizer", discriminator_optimizer)]:

@@ -30,6 +30,17 @@ def classes_of_the_data(datamodule: object) -> int:
     return num_classes
 
 
+def check_task_of_the_data(task: str, datamodule: object) -> None:
+    """Raise [`ConfigurationError`][dann_lightning.errors.ConfigurationError] when the data module
+    says it serves another task (its ``task``: ``"classification"`` or ``"regression"``)."""
+    served = getattr(datamodule, "task", None)
+    if isinstance(served, str) and served != task:
+        raise ConfigurationError(
+            f"the model has task={task!r} but the data module {type(datamodule).__name__} serves task={served!r} "
+            f"labels: give both the same task"
+        )
+
+
 def check_classes_of_the_data(num_classes: int, datamodule: object) -> None:
     """Raise [`ConfigurationError`][dann_lightning.errors.ConfigurationError] when the data module
     names a number of classes other than the model's ``num_classes``."""
@@ -47,11 +58,14 @@ def show_one_batch(
     discriminator: nn.Module,
     discriminator_input: Callable[[Tensor, Tensor], Tensor],
     example: Tensor,
+    *,
+    check_outputs: Callable[[Tensor], Tensor] | None = None,
 ) -> None:
     """Run ``example`` (a batch of inputs as the data serves them) through the three networks, in
     eval mode and without gradients: this materialises lazy layers, and a network that cannot take
     what it is given raises [`ConfigurationError`][dann_lightning.errors.ConfigurationError] naming
-    the widths. Output shapes are checked by the caller, at the first step."""
+    the widths. ``check_outputs`` checks the classifier's outputs (their width) before the
+    discriminator sees them."""
     networks = (feature_extractor, classifier, discriminator)
     modes = [net.training for net in networks]
     for net in networks:
@@ -60,6 +74,8 @@ def show_one_batch(
         with torch.no_grad():
             features = _run(feature_extractor, "feature extractor", example, "this data's inputs")
             logits = _run(classifier, "classifier", features, "the feature extractor's outputs")
+            if check_outputs is not None:
+                check_outputs(logits)
             _run(discriminator, "discriminator", discriminator_input(features, logits), "its input")
     finally:
         for net, mode in zip(networks, modes, strict=True):

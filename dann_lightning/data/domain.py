@@ -14,9 +14,10 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
-from dann_lightning.checks import check_int
+from dann_lightning.checks import check_choice, check_int
 from dann_lightning.data.domain_batches import DomainBatchDataset, DomainIndexSampler
-from dann_lightning.data.in_memory import InMemoryDataset, batched_view, features_tensor, labels_tensor
+from dann_lightning.data.in_memory import InMemoryDataset, batched_view, features_tensor, targets_tensor
+from dann_lightning.data.in_memory import labels_tensor as class_labels_tensor
 from dann_lightning.errors import DataError
 from dann_lightning.labels import check_labels
 
@@ -98,6 +99,9 @@ class DomainDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.shuffle_seed = shuffle_seed
+
+    # The task its labels serve ("classification" or "regression"); None: the data does not say.
+    task: str | None = None
 
     @property
     def num_sources(self) -> int:
@@ -294,6 +298,7 @@ class DomainDataModule(L.LightningDataModule):
         y_target_val: Any | None = None,
         x_target_test: Any | None = None,
         y_target_test: Any | None = None,
+        task: Literal["classification", "regression"] = "classification",
         **loader_options: Any,
     ) -> DomainDataModule:
         """A data module over numpy arrays or tensors, served a whole batch at a time.
@@ -302,6 +307,7 @@ class DomainDataModule(L.LightningDataModule):
         trained on: without ``x_target_val`` it labels the target training rows for the oracle
         ``val/target_acc`` (the transductive evaluation of domain-adaptation papers).
         ``loader_options`` are ``batch_size``, ``num_workers``, ``pin_memory``, ``shuffle_seed``.
+        With ``task="regression"`` labels are float32 numbers, ``(rows,)`` or ``(rows, outputs)``.
 
         Example:
             >>> import numpy as np
@@ -314,6 +320,8 @@ class DomainDataModule(L.LightningDataModule):
             >>> [tuple(t.shape) for t in batch["source"]], [tuple(t.shape) for t in batch["target"]]
             ([(16, 4), (16,)], [(16, 4)])
         """
+        check_choice("from_arrays task", task, ("classification", "regression"))
+        labels_tensor = targets_tensor if task == "regression" else class_labels_tensor
         source = features_tensor(x_source, "x_source")
         target = features_tensor(x_target, "x_target")
 
@@ -341,7 +349,7 @@ class DomainDataModule(L.LightningDataModule):
                     f"{name} has rows of shape {tuple(split.shape[1:])} but x_source has {tuple(source.shape[1:])}; "
                     "every array must share the source's feature shape"
                 )
-        return cls(
+        data = cls(
             source_train=InMemoryDataset(*splits["source_train"]),
             target_train=InMemoryDataset(target),
             source_val=splits["source_val"],
@@ -349,6 +357,8 @@ class DomainDataModule(L.LightningDataModule):
             target_test=splits["target_test"],
             **loader_options,
         )
+        data.task = task
+        return data
 
 
 def _feature_shape(dataset: Dataset, name: str) -> tuple[int, ...]:

@@ -85,6 +85,21 @@ def labels_tensor(array: Any, name: str, rows: int, rows_name: str) -> Tensor:
     return tensor.long()
 
 
+def targets_tensor(array: Any, name: str, rows: int, rows_name: str) -> Tensor:
+    """A finite float32 tensor of regression targets, ``(rows,)`` or ``(rows, k)``, or DataError
+    naming ``name`` and the first bad row."""
+    tensor = _as_numeric_tensor(array, name).float()
+    if tensor.ndim not in (1, 2):
+        raise DataError(f"{name} must have shape (rows,) or (rows, outputs), got shape {tuple(tensor.shape)}")
+    finite = torch.isfinite(tensor.reshape(len(tensor), -1)).all(dim=1)
+    if not bool(finite.all()):
+        bad = int((~finite).nonzero()[0, 0])
+        raise DataError(f"{name} row {bad} holds {tensor[bad].tolist()}: regression targets must be finite numbers")
+    if len(tensor) != rows:
+        raise DataError(f"{name} has {len(tensor)} targets but {rows_name} has {rows} rows")
+    return tensor
+
+
 def _as_numeric_tensor(array: Any, name: str) -> Tensor:
     if isinstance(array, Tensor):
         tensor = array.detach().cpu()
