@@ -160,6 +160,9 @@ PREDICTION_FORMATS = (".csv", ".npz")
 class PredictionWriter(BasePredictionWriter):
     """Writes what ``trainer.predict`` returns, class logits, to one file: CSV or NPZ, by the extension.
 
+    For a regression model (``DANNLitModule(task="regression")``) the ``prediction`` column
+    (``prediction_<k>`` per output with several) holds the predicted numbers, in the data's units.
+
     One row per sample, in the order of the data set. CSV columns: the data module's id column
     when it has one (``TabularDataModule(id=...)``), else ``index`` (the sample's position in the
     data set); ``prediction``, the most probable class by name (the data module's ``classes``,
@@ -229,10 +232,13 @@ class PredictionWriter(BasePredictionWriter):
             torch.distributed.all_gather_object(gathered, rows)
             rows = [row for rank_rows in gathered for row in rank_rows]
         if trainer.is_global_zero and rows:
-            self.written = self._write(rows, trainer.datamodule)
+            regression = getattr(getattr(pl_module, "task", None), "name", None) == "regression"
+            self.written = self._write(rows, trainer.datamodule, regression)
         self._rows = []
 
-    def _write(self, rows: list[tuple[int, torch.Tensor, torch.Tensor]], datamodule: Any) -> Path:
+    def _write(
+        self, rows: list[tuple[int, torch.Tensor, torch.Tensor]], datamodule: Any, regression: bool = False
+    ) -> Path:
         loaders = torch.cat([torch.full_like(indices, loader) for loader, indices, _ in rows])
         indices = torch.cat([indices for _, indices, _ in rows])
         logits = torch.cat([logits for _, _, logits in rows])
@@ -253,7 +259,9 @@ class PredictionWriter(BasePredictionWriter):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            if self.path.suffix.lower() == ".npz":
+            if regression:
+                _write_numbers(temporary, self.path.suffix.lower(), columns, logits.double().numpy())
+            elif self.path.suffix.lower() == ".npz":
                 with open(temporary, "wb") as file:
                     # Ids as strings: object arrays would need pickle to load.
                     arrays = {key: v.astype(str) if v.dtype == object else v for key, v in columns.items()}
@@ -277,6 +285,21 @@ class PredictionWriter(BasePredictionWriter):
         finally:
             temporary.unlink(missing_ok=True)
         return self.path
+
+
+def _write_numbers(path: Path, suffix: str, columns: dict[str, np.ndarray], values: np.ndarray) -> None:
+    """Regression predictions: ``prediction`` (one output) or ``prediction_<k>`` per output."""
+    names = ["prediction"] if values.shape[1] == 1 else [f"prediction_{k}" for k in range(values.shape[1])]
+    if suffix == ".npz":
+        with open(path, "wb") as file:
+            arrays = {key: v.astype(str) if v.dtype == object else v for key, v in columns.items()}
+            np.savez(file, **arrays, prediction=values[:, 0] if values.shape[1] == 1 else values)
+        return
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([*columns, *names])
+        for row in range(len(values)):
+            writer.writerow([*(v[row] for v in columns.values()), *(f"{value:.9g}" for value in values[row])])
 
 
 def _prediction_ids(datamodule: Any, rows: int) -> tuple[str, np.ndarray] | None:

@@ -21,6 +21,9 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 USER_FILES: dict[str, Callable[[Path], None]] = {
     # The example tables ship with the repository; the config names them relative to its root.
     "tabular_files.yaml": lambda root: shutil.copytree(REPO / "examples" / "tabular", root / "examples" / "tabular"),
+    "regression_files.yaml": lambda root: shutil.copytree(
+        REPO / "examples" / "regression", root / "examples" / "regression"
+    ),
     "mnist_mnistm.yaml": write_mnist_mnistm_user_files,
 }
 # Configs whose data, as shipped, has no labelled target rows to test on: what `test` adds.
@@ -46,15 +49,18 @@ PACKAGED = Path(str(builtin_configs.CONFIGS))
 # The command that makes the packaged copies the repository's again (configs/ is the source).
 RESYNC = (
     "rm -f dann_lightning/configs/*.yaml && cp configs/*.yaml dann_lightning/configs/ && "
-    "cp examples/tabular/*.csv dann_lightning/configs/examples/tabular/"
+    "cp examples/tabular/*.csv dann_lightning/configs/examples/tabular/ && "
+    "cp examples/regression/*.csv dann_lightning/configs/examples/regression/"
 )
+EXAMPLE_TABLES = ("tabular", "regression")  # the folders of examples/ whose tables are packaged
 
 
 def test_packaged_configs_are_the_repository_configs():
     # configs/ and examples/tabular/ are what one edits in a clone; the wheel runs the copies.
-    tables = PACKAGED / "examples" / "tabular"
     pairs = {REPO / "configs" / path.name: path for path in PACKAGED.glob("*.yaml")}
-    pairs |= {path: tables / path.name for path in (REPO / "examples" / "tabular").glob("*.csv")}
+    for folder in EXAMPLE_TABLES:
+        tables = PACKAGED / "examples" / folder
+        pairs |= {path: tables / path.name for path in (REPO / "examples" / folder).glob("*.csv")}
     assert {path.name for path in CONFIGS} == {path.name for path in PACKAGED.glob("*.yaml")}, f"resync: {RESYNC}"
     differ = [str(path.relative_to(REPO)) for path, copy in pairs.items() if path.read_bytes() != copy.read_bytes()]
     assert not differ, f"the packaged copies of {differ} differ from the repository's; resync: {RESYNC}"
@@ -62,6 +68,11 @@ def test_packaged_configs_are_the_repository_configs():
         "examples/tabular/source.csv",
         "examples/tabular/target.csv",
         "examples/tabular/target_test.csv",
+    ]
+    assert builtin_configs.example_files("regression_files") == [
+        "examples/regression/source.csv",
+        "examples/regression/target.csv",
+        "examples/regression/target_test.csv",
     ]
 
 
@@ -98,7 +109,8 @@ def test_an_unknown_config_name_lists_the_builtin_ones(tmp_path, monkeypatch):
     assert exit_info.value.code == (
         "dann-lightning: error: --config 'digts' is neither a file nor a built-in config; the built-in configs are: "
         "digits, digits_cdan, digits_source_only, digits_target_only, mnist_mnistm, moons, moons_cdan, moons_manual, "
-        "moons_select, moons_source_only, moons_target_only, tabular_example, tabular_files "
+        "moons_select, moons_source_only, moons_target_only, regression_example, regression_files, "
+        "regression_source_only, tabular_example, tabular_files "
         "(`dann-lightning configs` says what each runs)"
     )
 
@@ -250,11 +262,16 @@ def test_every_shipped_config_fits_tests_and_reloads(tmp_path, monkeypatch, conf
         torch.testing.assert_close(restored(x), cli.model(x), rtol=0, atol=0)
 
     tested = build_cli(["test", "--config", str(config), *test_rows, f"--ckpt_path={checkpoint}", *quiet(tmp_path)])
-    assert 0.0 <= tested.trainer.callback_metrics["test/target_acc"] <= 1.0
+    if cli.model.hparams.task == "regression":
+        metric = "test/target_rmse"
+        assert 0.0 < tested.trainer.callback_metrics[metric] < float("inf")
+    else:
+        metric = "test/target_acc"
+        assert 0.0 <= tested.trainer.callback_metrics[metric] <= 1.0
     # From the checkpoint alone: the model and data module it was trained with (test rows included).
     alone = build_cli(["test", f"--ckpt_path={checkpoint}", *quiet(tmp_path)])
     assert type(alone.datamodule) is type(cli.datamodule)
-    assert alone.trainer.callback_metrics["test/target_acc"] == tested.trainer.callback_metrics["test/target_acc"]
+    assert alone.trainer.callback_metrics[metric] == tested.trainer.callback_metrics[metric]
 
 
 def test_unknown_schedule_name_lists_the_valid_ones(tmp_path, capsys):

@@ -177,3 +177,129 @@ def test_manual_optimization_shares_the_step():
 def test_discriminator_default_is_kept():
     model = regression_module(discriminator=DomainDiscriminator(16, [8]))
     assert isinstance(model.discriminator, DomainDiscriminator)
+
+
+# ------------------------------------------------------------------ tables and the embedded shifts
+
+
+def write_table(path, header, rows):
+    path.write_text("\n".join([",".join(header), *(",".join(map(str, row)) for row in rows)]) + "\n")
+
+
+def regression_tables(tmp_path, n: int = 80, bad: tuple[int, str] | None = None):
+    rng = np.random.default_rng(0)
+    source = [[i, *np.round(rng.normal(size=2), 3), 0.0] for i in range(n)]
+    for row in source:
+        row[3] = round(100 + 10 * row[1] - 5 * row[2], 3)  # in "original units": mean 100, spread ~11
+    if bad is not None:
+        source[bad[0]][3] = bad[1]
+    target = [[1000 + i, *np.round(rng.normal(size=2) + 0.5, 3)] for i in range(n)]
+    write_table(tmp_path / "source.csv", ["id", "a", "b", "value"], source)
+    write_table(tmp_path / "target.csv", ["id", "a", "b"], target)
+    return tmp_path / "source.csv", tmp_path / "target.csv"
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [("abc", r"line 7, label column 'value': 'abc' is not a number"), ("", "line 7, label column 'value': a missing"),
+     ("inf", "line 7, label column 'value': inf")],
+)
+def test_a_bad_regression_target_names_file_row_and_column(tmp_path, cell, message):
+    from dann_lightning.data import TabularDataModule
+
+    source, target = regression_tables(tmp_path, bad=(5, cell))
+    data = TabularDataModule(source, target, label="value", id="id", task="regression")
+    with pytest.raises(DataError, match=r"source file '.*source.csv' " + message):
+        data.setup("fit")
+
+
+def test_tabular_regression_standardises_targets_and_predicts_in_original_units(tmp_path):
+    from dann_lightning.callbacks import PredictionWriter
+    from dann_lightning.data import TabularDataModule
+
+    source, target = regression_tables(tmp_path)
+    data = TabularDataModule(source, target, label="value", id="id", task="regression", batch_size=16)
+    data.setup("fit")
+    assert data.classes is None and data.num_classes is None
+    y = data.source_train.tensors[1]
+    assert y.dtype == torch.float32 and abs(float(y.mean())) < 1e-5 and float(y.std()) == pytest.approx(1, abs=0.02)
+    state = data.state_dict()
+    assert state["target_mean"] == pytest.approx(100, abs=3) and state["target_std"] > 5
+
+    model = regression_module(width=2, lambda_max=0.0)
+    writer = PredictionWriter(tmp_path / "predictions.csv")
+    trainer = quiet_trainer(max_epochs=20, callbacks=[writer])
+    trainer.fit(model, datamodule=data)
+    # Metrics in the file's units: an error of a few units, not a fraction of one standard deviation.
+    assert 0.1 < float(trainer.callback_metrics["val/source_rmse"]) < 11
+    trainer.predict(model, datamodule=data)
+    lines = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert lines[0] == "id,prediction"
+    predictions = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    assert len(predictions) == 80 and 80 < predictions.mean() < 120  # undone: mean 100, not 0
+
+    # A data module restored from the state dict scales as training did, even on other rows.
+    other = TabularDataModule(source, target, label="value", id="id", task="regression")
+    other.load_state_dict({**state, "target_mean": 0.0, "target_std": 2.0})
+    other.setup("fit")
+    torch.testing.assert_close(other.unscale_targets(torch.tensor([1.0])), torch.tensor([2.0]))
+
+
+def test_tabular_regression_refuses_classes(tmp_path):
+    from dann_lightning.data import TabularDataModule
+
+    source, target = regression_tables(tmp_path)
+    with pytest.raises(ConfigurationError, match=r"classes=.*does not apply to task='regression'"):
+        TabularDataModule(source, target, label="value", task="regression", classes=["a", "b"])
+
+
+def test_without_target_standardisation_the_labels_are_the_files(tmp_path):
+    from dann_lightning.data import TabularDataModule
+
+    source, target = regression_tables(tmp_path)
+    data = TabularDataModule(source, target, label="value", task="regression", standardize_target=False)
+    data.setup("fit")
+    assert float(data.source_train.tensors[1].mean()) == pytest.approx(100, abs=3)
+    assert "target_mean" not in data.state_dict()
+
+
+@pytest.mark.parametrize("kind", ["covariate", "sparse", "diabetes_bmi", "diabetes_age"])
+def test_regression_shifts_move_the_inputs(kind):
+    from dann_lightning.data import make_regression_shift
+
+    shift = make_regression_shift(kind, n_samples=400, n_val=50, n_test=100, seed=1)
+    x_source, x_target = shift.source_train[0], shift.target_train[0]
+    assert x_source.shape[1] == x_target.shape[1] == len(shift.features) == 10
+    gap = np.abs(x_source.mean(axis=0) - x_target.mean(axis=0)) / x_source.std(axis=0)
+    assert gap.max() > 0.5  # some feature moves by half a standard deviation or more
+    assert np.isfinite(shift.target_test[1]).all()
+    again = make_regression_shift(kind, n_samples=400, n_val=50, n_test=100, seed=1)
+    np.testing.assert_array_equal(again.target_test[1], shift.target_test[1])
+
+
+def test_the_sparse_variant_covers_the_target_region_sparsely():
+    from dann_lightning.data import make_regression_shift
+
+    covariate = make_regression_shift("covariate", n_samples=2000, seed=0)
+    sparse = make_regression_shift("sparse", n_samples=2000, seed=0)
+
+    def coverage(shift):  # share of target rows whose nearest source row is farther than the median gap
+        from scipy.spatial import cKDTree
+
+        source, target = shift.source_train[0], shift.target_test[0]
+        within_source = cKDTree(source).query(source, k=2)[0][:, 1]
+        return float((cKDTree(source).query(target)[0] > np.median(within_source) * 1.5).mean())
+
+    assert coverage(sparse) > coverage(covariate)
+
+
+def test_regression_shift_data_module_arguments_are_checked():
+    from dann_lightning.data import RegressionShiftDataModule
+
+    with pytest.raises(ConfigurationError, match="n_features must be an integer from 8 to 20, got 30"):
+        RegressionShiftDataModule(n_features=30)
+    with pytest.raises(ConfigurationError, match=r"kind.*'friedman'"):
+        RegressionShiftDataModule(kind="friedman")
+    data = RegressionShiftDataModule("diabetes_bmi", batch_size=16)
+    data.setup("fit")
+    assert data.task == "regression" and data.feature_names[2] == "bmi"

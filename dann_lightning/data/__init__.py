@@ -4,6 +4,7 @@ from dann_lightning.data.digits import DigitsDataModule, make_digits_shift
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.data.image_files import ImageFilesDataModule
 from dann_lightning.data.moons import MoonsDataModule, make_moons_shift
+from dann_lightning.data.regression_shift import RegressionShiftDataModule, make_regression_shift
 from dann_lightning.data.tabular import TabularDataModule, TabularShiftDataModule, make_tabular_shift
 from dann_lightning.data.transforms import Standardizer
 
@@ -12,10 +13,12 @@ __all__ = [
     "DomainDataModule",
     "ImageFilesDataModule",
     "MoonsDataModule",
+    "RegressionShiftDataModule",
     "Standardizer",
     "TabularDataModule",
     "TabularShiftDataModule",
     "make_digits_shift",
     "make_moons_shift",
+    "make_regression_shift",
     "make_tabular_shift",
 ]

@@ -121,6 +121,8 @@ class DomainDataModule(L.LightningDataModule):
         [`DANNLitModule`][dann_lightning.DANNLitModule] without ``num_classes`` takes it from here."""
         if self.classes is not None:
             return len(self.classes)
+        if self.task == "regression":
+            return None
         labels = [_in_memory_labels(dataset) for _, dataset in self._datasets("source_train")]
         if not labels or any(y is None or len(y) == 0 for y in labels):
             return None

@@ -30,6 +30,7 @@ from dann_lightning.data.tabular_io import (
 from dann_lightning.data.tabular_shift import check_shift_arguments, make_tabular_shift
 from dann_lightning.data.transforms import Standardizer
 from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.tasks import TaskName
 
 __all__ = ["TabularDataModule", "TabularShiftDataModule", "TabularSplits", "make_tabular_shift"]
 
@@ -38,7 +39,8 @@ Labelled = tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class TabularSplits:
-    """Raw (unscaled) features and class indices of every split; ``None`` where the data has none."""
+    """Raw (unscaled) features and class indices (regression: float64 targets, and no classes) of
+    every split; ``None`` where the data has none."""
 
     features: list[str]
     classes: list[str]
@@ -54,10 +56,23 @@ class TabularSplits:
 class _StandardizedTables(ScaledDataModule):
     """Builds the datasets from :class:`TabularSplits`, scaled by a source-fitted standardiser that
     is kept in the data module's ``state_dict`` (restored runs scale as training did), with the
-    feature columns and the class names it was trained on."""
+    feature columns and the class names it was trained on.
 
-    def __init__(self, *, batch_size: int, num_workers: int) -> None:
+    With ``task="regression"`` and ``standardize_target``, the targets are standardised too, with
+    the mean and standard deviation of the source training targets (in the ``state_dict`` as
+    ``target_mean`` and ``target_std``); [`unscale_targets`][dann_lightning.data.TabularDataModule.unscale_targets]
+    undoes it, which the model calls for its metrics and predictions: both in the file's units."""
+
+    def __init__(
+        self, *, batch_size: int, num_workers: int, task: str = "classification", standardize_target: bool = True
+    ) -> None:
         super().__init__(Standardizer(), batch_size=batch_size, num_workers=num_workers)
+        check_choice(f"{type(self).__name__} task", task, TaskName)
+        if not isinstance(standardize_target, bool):
+            raise ConfigurationError(f"standardize_target must be true or false, got {standardize_target!r}")
+        self.task = task
+        self.standardize_target = standardize_target
+        self._target_statistics: tuple[float, float] | None = None  # mean, std of the source targets
         self._splits: TabularSplits | None = None
         self._restored: dict[str, list[str]] = {}  # "features", "classes" of a loaded state_dict
 
@@ -84,7 +99,9 @@ class _StandardizedTables(ScaledDataModule):
     @override
     def classes(self) -> list[str]:
         """The class names, index ``i`` naming class ``i`` (read from the data, or restored from a
-        checkpoint)."""
+        checkpoint); ``None`` for regression."""
+        if self.task == "regression":
+            return None
         if self._splits is None and "classes" in self._restored:
             return list(self._restored["classes"])
         if self._splits is None and getattr(self, "_given_classes", None):
@@ -112,12 +129,31 @@ class _StandardizedTables(ScaledDataModule):
 
     def _dataset(self, x: np.ndarray, y: np.ndarray | None = None) -> TensorDataset:
         features = self.scaler.transform(torch.as_tensor(x, dtype=torch.float32))
-        return TensorDataset(features) if y is None else TensorDataset(features, torch.as_tensor(y))
+        if y is None:
+            return TensorDataset(features)
+        if self.task != "regression":
+            return TensorDataset(features, torch.as_tensor(y))
+        mean, std = self._target_statistics or (0.0, 1.0)
+        return TensorDataset(features, torch.as_tensor((y - mean) / std, dtype=torch.float32))
+
+    def unscale_targets(self, values: torch.Tensor) -> torch.Tensor:
+        """Standardised regression targets (or predictions of them) back in the data's units."""
+        if self._target_statistics is None:
+            return values
+        mean, std = self._target_statistics
+        return values * std + mean
+
+    def _fit_target_statistics(self) -> None:
+        if self.task == "regression" and self.standardize_target and self._target_statistics is None:
+            y = np.asarray(self._splits.source_train[1], dtype=np.float64)
+            std = float(y.std())
+            self._target_statistics = (float(y.mean()), std if std > 0 else 1.0)
 
     @override
     def _build_datasets(self) -> None:
         splits = self._splits
         assert splits is not None
+        self._fit_target_statistics()
         dataset = self._dataset
         self.source_train = dataset(*splits.source_train)
         self.source_val = dataset(*splits.source_val) if splits.source_val is not None else None
@@ -128,12 +164,17 @@ class _StandardizedTables(ScaledDataModule):
     @override
     def state_dict(self) -> dict[str, Any]:
         known = {"features": self.feature_names, "classes": self.classes} if self._splits is not None else {}
-        return {**super().state_dict(), **self._restored, **known}
+        targets = {}
+        if self._target_statistics is not None:
+            targets = dict(zip(("target_mean", "target_std"), self._target_statistics, strict=True))
+        return {**super().state_dict(), **self._restored, **known, **targets}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # Columns and classes first: a checkpoint of other ones leaves the statistics as they were.
         self._restored = {key: list(state_dict[key]) for key in ("features", "classes") if state_dict.get(key)}
+        if "target_mean" in state_dict:  # before the datasets are rebuilt with them
+            self._target_statistics = (float(state_dict["target_mean"]), float(state_dict["target_std"]))
         if self._splits is not None:
             self._check_restored()
         super().load_state_dict(state_dict)
@@ -192,6 +233,11 @@ class TabularDataModule(_StandardizedTables):
         exclude: columns that are not features (e.g. a date, a free-text note).
         id: a column identifying each row: never a feature, written beside each prediction.
         classes: the class names in order, when the source lacks some class or the order matters.
+        task: ``"classification"`` (labels are classes) or ``"regression"`` (the label column holds
+            numbers: a non-numeric or non-finite one is an error naming its file, row and column).
+        standardize_target: regression only: standardise the targets with the source training
+            targets' mean and standard deviation (kept in the ``state_dict``); metrics and
+            predictions are in the file's units all the same.
         non_finite: ``"error"`` (default: name the first missing or non-finite feature cell) or
             ``"drop"`` (drop the rows that have one, with a warning).
         val_fraction: fraction of the rows held out for validation, in ``[0, 1)``.
@@ -226,13 +272,22 @@ class TabularDataModule(_StandardizedTables):
         exclude: list[str] | None = None,
         id: str | None = None,
         classes: list[str] | None = None,
+        task: TaskName = "classification",
+        standardize_target: bool = True,
         non_finite: NonFinite = "error",
         val_fraction: float = 0.2,
         seed: int = 0,
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, task=task, standardize_target=standardize_target
+        )
+        if task == "regression" and classes is not None:
+            raise ConfigurationError(
+                f"TabularDataModule classes={classes!r} does not apply to task='regression', whose label column "
+                "holds numbers: leave classes out"
+            )
         if not isinstance(label, str) or not label:
             raise ConfigurationError(f"TabularDataModule label must be a non-empty column name, got {label!r}")
         features = _check_columns("features", features, allow_empty=False)
@@ -278,6 +333,7 @@ class TabularDataModule(_StandardizedTables):
             require_label=role == "source",
             exclude=self.exclude,
             drop_non_finite=self.non_finite == "drop",
+            numeric_label=self.task == "regression",
         )
 
     def _load_splits(self) -> TabularSplits:
@@ -289,12 +345,13 @@ class TabularDataModule(_StandardizedTables):
         names = self._feature_columns(tables)
         selected = {role: self._select(table, role, names) for role, table in tables.items()}
         _check_widths(selected, tables)
-        classes = self._given_classes or classes_of(selected["source"].y)
+        regression = self.task == "regression"
+        classes = [] if regression else self._given_classes or classes_of(selected["source"].y)
 
         def labels(role: str, rows: Selected) -> np.ndarray | None:
             table = tables[role]
-            if rows.y is None:
-                return None
+            if rows.y is None or regression:
+                return rows.y
             return encode(rows.y, classes, lambda row: f"{table.name} {table.row_names(int(rows.rows[row]))}")
 
         source_seed, target_seed = np.random.SeedSequence(self.seed).spawn(2)
@@ -312,7 +369,7 @@ class TabularDataModule(_StandardizedTables):
         test_role = "target_test" if "target_test" in selected else "target"
         test = selected[test_role]
         # What the data told: a checkpoint's hyperparameters then rebuild this data module as is.
-        self.hparams["features"], self.hparams["classes"] = source.features, classes
+        self.hparams["features"], self.hparams["classes"] = source.features, classes or None
         return TabularSplits(
             features=source.features,
             classes=classes,

@@ -91,6 +91,7 @@ def select(
     require_label: bool,
     exclude: Sequence[str] = (),
     drop_non_finite: bool = False,
+    numeric_label: bool = False,
 ) -> Selected:
     """The numeric features and the labels (as class names) of ``table``.
 
@@ -103,6 +104,8 @@ def select(
         exclude: columns that are never features (identifiers).
         drop_non_finite: drop the rows with a missing or non-finite feature cell (with a warning)
             instead of raising.
+        numeric_label: the label is a number to regress on (float64 labels; a non-numeric or
+            non-finite one raises, naming its row), not a class name.
     """
     if table.kind == "arrays":
         label, features = "y", ["x"]
@@ -110,7 +113,7 @@ def select(
         check_has_label(table, label)
     # A label column with no label at all (an unlabelled target exported with the header) is no label.
     unlabelled = label not in table.columns or (not require_label and _all_missing(table.columns[label]))
-    y = None if unlabelled else _label_names(table, label)
+    y = None if unlabelled else (_label_numbers if numeric_label else _label_names)(table, label)
     if features is None:
         names = [name for name in table.columns if name != label and name not in exclude]
     else:
@@ -343,6 +346,29 @@ def _label_names(table: Table, column: str) -> np.ndarray:
             )
         names.append(_as_name(cell))
     return np.array(names, dtype=object)
+
+
+def _label_numbers(table: Table, column: str) -> np.ndarray:
+    """The label column as float64 regression targets; an error naming the row of the first cell
+    that is missing, not a number, or not finite."""
+    values = table.columns[column]
+    if values.ndim != 1:
+        raise DataError(f"{table.name}: the label {column!r} must have shape (rows,), got {values.shape}")
+    numbers = values.astype(np.float64) if values.dtype.kind in _NUMERIC_KINDS else _parsed(values)
+    if numbers.dtype.kind != "f":
+        numbers = np.array([math.nan if _as_number(cell) is None else _as_number(cell) for cell in values])
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if len(bad):
+        row = int(bad[0])
+        cell = values[row]
+        what = repr(cell) + " is not a number" if _as_number(cell) is None and not _is_missing(cell) else (
+            _describe_cell(cell)
+        )
+        raise DataError(
+            f"{table.name} {table.row_names(row)}, label column {column!r}: {what} ({len(bad)} such cell(s)); "
+            "task='regression' needs a finite number in every labelled row"
+        )
+    return numbers
 
 
 def _as_name(cell: Any) -> str:
