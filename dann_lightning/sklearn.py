@@ -1,8 +1,10 @@
-"""``DANNClassifier``: domain-adversarial training behind scikit-learn's estimator interface.
+"""``DANNClassifier`` and ``DANNRegressor``: domain-adversarial training behind scikit-learn's
+estimator interface, sharing one base (its parameters, ``fit``, ``transform``).
 
 Numpy in, numpy out: ``fit(X, y, X_target=...)`` trains [`DANNLitModule`][dann_lightning.DANNLitModule] with a
 Lightning ``Trainer`` on labelled source rows ``X, y`` and unlabelled target rows ``X_target``;
-``predict``, ``predict_proba``, ``score`` and ``transform`` (the learned features) follow.
+``predict``, ``predict_proba`` (classifier), ``score`` (accuracy; R² for the regressor) and
+``transform`` (the learned features) follow.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
@@ -39,7 +41,201 @@ _INFERENCE_ROWS = 8192  # rows per forward pass in predict / transform: bounds m
 _FLOATS = (np.float64, np.float32)
 
 
-class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class _DANNEstimator(TransformerMixin, BaseEstimator):
+    """What the classifier and the regressor share: the parameters (documented on
+    [`DANNClassifier`][dann_lightning.sklearn.DANNClassifier]), the training and ``transform``. A
+    subclass says what its targets are (``_check_targets``, ``_encode_targets``) and what the
+    model predicts (``_task``)."""
+
+    _task = "classification"
+
+    def __init__(
+        self,
+        hidden_features: Sequence[int] = (128, 128),
+        discriminator_hidden_features: Sequence[int] = (128,),
+        activation: str = "tanh",
+        lr: float = 3e-4,
+        lambda_max: float | str = 1.0,
+        lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
+        lambda_criterion: str = "consistency",
+        validation_fraction: float = 0.2,
+        lambda_schedule: str = "ganin",
+        lr_schedule: str = "ganin",
+        batch_size: int = 64,
+        max_epochs: int = 200,
+        standardize: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        accelerator: str = "cpu",
+        devices: int | str | Sequence[int] = 1,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_features = hidden_features
+        self.discriminator_hidden_features = discriminator_hidden_features
+        self.activation = activation
+        self.lr = lr
+        self.lambda_max = lambda_max
+        self.lambda_candidates = lambda_candidates
+        self.lambda_criterion = lambda_criterion
+        self.validation_fraction = validation_fraction
+        self.lambda_schedule = lambda_schedule
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.standardize = standardize
+        self.random_state = random_state
+        self.accelerator = accelerator
+        self.devices = devices
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any, X_target: Any = None) -> _DANNEstimator:
+        """Train on labelled source rows ``X, y`` (``y``: classes, or numbers for the regressor)
+        and unlabelled target rows ``X_target``, shape ``(n_target_samples, n_features)``; return
+        the fitted estimator."""
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=_FLOATS, y_numeric=self._task == "regression")
+        self._check_targets(y)
+        if X_target is None:
+            raise DataError(
+                f"{type(self).__name__}.fit needs the unlabelled target rows: call fit(X, y, X_target=...) with "
+                f"X_target of shape (n_target_samples, {X.shape[1]}); got X_target=None"
+            )
+        try:
+            X_target = check_array(X_target, dtype=_FLOATS, input_name="X_target")
+        except ValueError as error:
+            raise DataError(f"X_target: {error}") from error
+        if X_target.shape[1] != X.shape[1]:
+            raise DataError(
+                f"X_target has {X_target.shape[1]} features per row but X has {X.shape[1]}; source and target "
+                "rows must have the same features, in the same order"
+            )
+        y_encoded, width, learned = self._encode_targets(y)
+
+        scaler = StandardScaler().fit(X) if self.standardize else None
+        x_source, x_target = self._scale(scaler, X), self._scale(scaler, X_target)
+        seed = self._seed()
+        searching = self.lambda_max == "auto"
+        held_out: dict[str, np.ndarray] = {}
+        if searching and self.lambda_criterion in SOURCE_LABEL_CRITERIA:
+            x_source, x_val, y_encoded, y_val = train_test_split(
+                x_source, y_encoded, test_size=self.validation_fraction, random_state=seed,
+                stratify=y_encoded if self._task == "classification" else None,
+            )
+            held_out = {"x_source_val": x_val, "y_source_val": y_val}
+        data = DomainDataModule.from_arrays(
+            x_source,
+            y_encoded,
+            x_target,
+            **held_out,
+            batch_size=min(self.batch_size, len(x_source), len(x_target)),
+            shuffle_seed=seed,
+            task=self._task,
+        )
+        with torch.random.fork_rng(devices=[]), _quiet_lightning(self.verbose), tempfile.TemporaryDirectory() as root:
+            torch.manual_seed(seed)
+            module = self._build_module(X.shape[1], width)
+            trainer = L.Trainer(
+                accelerator=self.accelerator,
+                devices=self.devices,
+                max_epochs=self.max_epochs,
+                default_root_dir=root,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=self.verbose,
+                enable_model_summary=self.verbose,
+                # Validation only to choose lambda_max="auto"'s candidate, once, at the end.
+                limit_val_batches=1.0 if searching else 0,
+                check_val_every_n_epoch=self.max_epochs,
+                num_sanity_val_steps=0,
+            )
+            trainer.fit(module, datamodule=data)
+        module.trainer = None  # the Trainer and its temporary directory are gone
+        self.module_ = module.cpu().eval()
+        for name, value in learned.items():
+            setattr(self, name, value)
+        self.scaler_ = scaler
+        search = module.lambda_search
+        self.lambda_max_ = search.chosen_lambda if search is not None else float(self.lambda_max)
+        self.lambda_scores_ = dict(search.last_scores) if search is not None else {}
+        return self
+
+    def _check_targets(self, y: np.ndarray) -> None:
+        """Raise for targets this estimator cannot learn (before the target rows are checked)."""
+        raise NotImplementedError
+
+    def _encode_targets(self, y: np.ndarray) -> tuple[np.ndarray, int, dict[str, Any]]:
+        """The labels the model trains on, its output width, and the learned attributes they give."""
+        raise NotImplementedError
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The learned features (the feature extractor's output), shape ``(n_samples, hidden_features[-1])``."""
+        return self._forward(X, lambda module, x: module.feature_extractor(x))
+
+    def _logits(self, X: Any) -> np.ndarray:
+        return self._forward(X, lambda module, x: module(x))
+
+    def _forward(self, X: Any, network: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_FLOATS, reset=False)
+        x = torch.from_numpy(self._scale(self.scaler_, X))
+        with torch.no_grad():
+            chunks = [network(self.module_, chunk) for chunk in x.split(_INFERENCE_ROWS)]
+        return torch.cat(chunks).flatten(1).numpy()
+
+    @staticmethod
+    def _scale(scaler: StandardScaler | None, X: np.ndarray) -> np.ndarray:
+        scaled = scaler.transform(X) if scaler is not None else X
+        return np.ascontiguousarray(scaled, dtype=np.float32)
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, Integral) and not isinstance(self.random_state, bool):
+            return int(self.random_state)  # as configs/moons.yaml's seed_everything: the same int, the same run
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _build_module(self, n_features: int, width: int) -> DANNLitModule:
+        n_outputs, width = width, list(self.hidden_features)[-1]
+        task = {"task": "regression", "num_outputs": n_outputs} if self._task == "regression" else {}
+        # The order of construction is the CLI's: a seed gives the weights configs/moons.yaml starts from.
+        return DANNLitModule(
+            feature_extractor=MLP(n_features, list(self.hidden_features), activation=self.activation),
+            classifier=nn.Linear(width, n_outputs),
+            discriminator=DomainDiscriminator(
+                width, list(self.discriminator_hidden_features), activation=self.activation
+            ),
+            num_classes=None if task else n_outputs,
+            **task,
+            optimizer=partial(torch.optim.Adam, lr=self.lr),
+            lambda_max=self.lambda_max,
+            lambda_candidates=self.lambda_candidates,
+            lambda_criterion=self.lambda_criterion,
+            lambda_schedule=self.lambda_schedule,
+            lr_schedule=self.lr_schedule,
+        )
+
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        for param, minimum in [("hidden_features", 1), ("discriminator_hidden_features", 0)]:
+            widths = getattr(self, param)
+            if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < minimum:
+                least = "a non-empty" if minimum else "a"
+                raise ConfigurationError(
+                    f"{name} {param} must be {least} sequence of positive integers (layer widths), got {widths!r}"
+                )
+            for index, width in enumerate(widths):
+                check_int(f"{name} {param}[{index}]", width, minimum=1)
+        check_choice(f"{name} activation", self.activation, sorted(ACTIVATIONS))
+        for param in ("batch_size", "max_epochs"):
+            check_int(f"{name} {param}", getattr(self, param), minimum=1)
+        check_real(f"{name} lr", self.lr, minimum=0.0, strict=True)
+        check_real(f"{name} validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0, strict=True)
+        # lambda_max and the schedule names are checked by DANNLitModule, with the valid values listed.
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
+        return tags
+
+
+class DANNClassifier(ClassifierMixin, _DANNEstimator):
     """A DANN classifier with scikit-learn's interface, trained by a Lightning ``Trainer``.
 
     The networks are [`MLP`][dann_lightning.nets.MLP] features (``hidden_features``, activated), a
@@ -107,44 +303,6 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ((3, 2), (3, 16))
     """
 
-    def __init__(
-        self,
-        hidden_features: Sequence[int] = (128, 128),
-        discriminator_hidden_features: Sequence[int] = (128,),
-        activation: str = "tanh",
-        lr: float = 3e-4,
-        lambda_max: float | str = 1.0,
-        lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
-        lambda_criterion: str = "consistency",
-        validation_fraction: float = 0.2,
-        lambda_schedule: str = "ganin",
-        lr_schedule: str = "ganin",
-        batch_size: int = 64,
-        max_epochs: int = 200,
-        standardize: bool = True,
-        random_state: int | np.random.RandomState | None = None,
-        accelerator: str = "cpu",
-        devices: int | str | Sequence[int] = 1,
-        verbose: bool = False,
-    ) -> None:
-        self.hidden_features = hidden_features
-        self.discriminator_hidden_features = discriminator_hidden_features
-        self.activation = activation
-        self.lr = lr
-        self.lambda_max = lambda_max
-        self.lambda_candidates = lambda_candidates
-        self.lambda_criterion = lambda_criterion
-        self.validation_fraction = validation_fraction
-        self.lambda_schedule = lambda_schedule
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.standardize = standardize
-        self.random_state = random_state
-        self.accelerator = accelerator
-        self.devices = devices
-        self.verbose = verbose
-
     def fit(self, X: Any, y: Any, X_target: Any = None) -> DANNClassifier:
         """Train on labelled source rows ``X, y`` and unlabelled target rows ``X_target``.
 
@@ -156,71 +314,16 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Returns:
             The fitted estimator.
         """
-        self._check_params()
-        X, y = validate_data(self, X, y, dtype=_FLOATS)
+        return super().fit(X, y, X_target=X_target)
+
+    def _check_targets(self, y: np.ndarray) -> None:
         check_classification_targets(y)
-        if X_target is None:
-            raise DataError(
-                f"{type(self).__name__}.fit needs the unlabelled target rows: call fit(X, y, X_target=...) with "
-                f"X_target of shape (n_target_samples, {X.shape[1]}); got X_target=None"
-            )
-        try:
-            X_target = check_array(X_target, dtype=_FLOATS, input_name="X_target")
-        except ValueError as error:
-            raise DataError(f"X_target: {error}") from error
-        if X_target.shape[1] != X.shape[1]:
-            raise DataError(
-                f"X_target has {X_target.shape[1]} features per row but X has {X.shape[1]}; source and target "
-                "rows must have the same features, in the same order"
-            )
+
+    def _encode_targets(self, y: np.ndarray) -> tuple[np.ndarray, int, dict[str, Any]]:
         classes, y_encoded = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"y holds only one class ({classes[0]!r}); {type(self).__name__} needs at least 2 classes")
-
-        scaler = StandardScaler().fit(X) if self.standardize else None
-        x_source, x_target = self._scale(scaler, X), self._scale(scaler, X_target)
-        seed = self._seed()
-        searching = self.lambda_max == "auto"
-        held_out: dict[str, np.ndarray] = {}
-        if searching and self.lambda_criterion in SOURCE_LABEL_CRITERIA:
-            x_source, x_val, y_encoded, y_val = train_test_split(
-                x_source, y_encoded, test_size=self.validation_fraction, random_state=seed, stratify=y_encoded
-            )
-            held_out = {"x_source_val": x_val, "y_source_val": y_val}
-        data = DomainDataModule.from_arrays(
-            x_source,
-            y_encoded,
-            x_target,
-            **held_out,
-            batch_size=min(self.batch_size, len(x_source), len(x_target)),
-            shuffle_seed=seed,
-        )
-        with torch.random.fork_rng(devices=[]), _quiet_lightning(self.verbose), tempfile.TemporaryDirectory() as root:
-            torch.manual_seed(seed)
-            module = self._build_module(X.shape[1], len(classes))
-            trainer = L.Trainer(
-                accelerator=self.accelerator,
-                devices=self.devices,
-                max_epochs=self.max_epochs,
-                default_root_dir=root,
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=self.verbose,
-                enable_model_summary=self.verbose,
-                # Validation only to choose lambda_max="auto"'s candidate, once, at the end.
-                limit_val_batches=1.0 if searching else 0,
-                check_val_every_n_epoch=self.max_epochs,
-                num_sanity_val_steps=0,
-            )
-            trainer.fit(module, datamodule=data)
-        module.trainer = None  # the Trainer and its temporary directory are gone
-        self.module_ = module.cpu().eval()
-        self.classes_ = classes
-        self.scaler_ = scaler
-        search = module.lambda_search
-        self.lambda_max_ = search.chosen_lambda if search is not None else float(self.lambda_max)
-        self.lambda_scores_ = dict(search.last_scores) if search is not None else {}
-        return self
+        return y_encoded, len(classes), {"classes_": classes}
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row, as one of ``classes_``."""
@@ -232,71 +335,63 @@ class DANNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         logits = torch.from_numpy(self._logits(X)).double()
         return torch.softmax(logits, dim=1).numpy()
 
-    def transform(self, X: Any) -> np.ndarray:
-        """The learned features (the feature extractor's output), shape ``(n_samples, hidden_features[-1])``."""
-        return self._forward(X, lambda module, x: module.feature_extractor(x))
 
-    def _logits(self, X: Any) -> np.ndarray:
-        return self._forward(X, lambda module, x: module(x))
+class DANNRegressor(RegressorMixin, _DANNEstimator):
+    """A DANN regressor with scikit-learn's interface: [`DANNClassifier`][dann_lightning.sklearn.DANNClassifier]'s
+    parameters, networks and training, with a linear output of one number per row trained with the
+    mean squared error (``DANNLitModule(task="regression")``).
 
-    def _forward(self, X: Any, network: Any) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=_FLOATS, reset=False)
-        x = torch.from_numpy(self._scale(self.scaler_, X))
-        with torch.no_grad():
-            chunks = [network(self.module_, chunk) for chunk in x.split(_INFERENCE_ROWS)]
-        return torch.cat(chunks).flatten(1).numpy()
+    With ``standardize=True`` the targets are standardised too, with the mean and standard deviation
+    of the source targets ``y`` (``y_mean_``, ``y_std_``); ``predict`` returns numbers in ``y``'s
+    units. ``score`` is R². With ``lambda_max="auto"``, ``lambda_criterion`` must be ``"dev"`` (the
+    other criteria need classes). Like the classifier, a subclass whose ``fit(X, y)`` calls
+    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator`` (``tests/test_sklearn.py``).
 
-    @staticmethod
-    def _scale(scaler: StandardScaler | None, X: np.ndarray) -> np.ndarray:
-        scaled = scaler.transform(X) if scaler is not None else X
-        return np.ascontiguousarray(scaled, dtype=np.float32)
+    Attributes:
+        n_features_in_: number of input features.
+        feature_names_in_: column names, when ``X`` was a data frame with string column names.
+        scaler_: the ``StandardScaler`` fitted on ``X`` (``None`` with ``standardize=False``).
+        y_mean_, y_std_: the statistics the targets were standardised with (0 and 1 without).
+        module_: the trained [`DANNLitModule`][dann_lightning.DANNLitModule], on the CPU, in eval mode.
+        lambda_max_: the ``lambda_max`` of the kept model.
+        lambda_scores_: with ``lambda_max="auto"``: each candidate's score, by its ``lambda_max``.
 
-    def _seed(self) -> int:
-        if isinstance(self.random_state, Integral) and not isinstance(self.random_state, bool):
-            return int(self.random_state)  # as configs/moons.yaml's seed_everything: the same int, the same run
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(200, 3)); y = 10 + 3 * X[:, 0] - X[:, 1]
+        >>> X_target = rng.normal(size=(200, 3)) + [0.5, 0.0, 0.0]
+        >>> reg = DANNRegressor(hidden_features=(16,), max_epochs=20, lr=1e-2, lambda_max=0.1, random_state=0)
+        >>> reg.fit(X, y, X_target=X_target).score(X, y) > 0.8  # R²
+        True
+        >>> reg.predict(X[:3]).shape, reg.transform(X[:3]).shape
+        ((3,), (3, 16))
+    """
 
-    def _build_module(self, n_features: int, n_classes: int) -> DANNLitModule:
-        width = list(self.hidden_features)[-1]
-        # The order of construction is the CLI's: a seed gives the weights configs/moons.yaml starts from.
-        return DANNLitModule(
-            feature_extractor=MLP(n_features, list(self.hidden_features), activation=self.activation),
-            classifier=nn.Linear(width, n_classes),
-            discriminator=DomainDiscriminator(
-                width, list(self.discriminator_hidden_features), activation=self.activation
-            ),
-            num_classes=n_classes,
-            optimizer=partial(torch.optim.Adam, lr=self.lr),
-            lambda_max=self.lambda_max,
-            lambda_candidates=self.lambda_candidates,
-            lambda_criterion=self.lambda_criterion,
-            lambda_schedule=self.lambda_schedule,
-            lr_schedule=self.lr_schedule,
-        )
+    _task = "regression"
 
-    def _check_params(self) -> None:
-        name = type(self).__name__
-        for param, minimum in [("hidden_features", 1), ("discriminator_hidden_features", 0)]:
-            widths = getattr(self, param)
-            if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < minimum:
-                least = "a non-empty" if minimum else "a"
-                raise ConfigurationError(
-                    f"{name} {param} must be {least} sequence of positive integers (layer widths), got {widths!r}"
-                )
-            for index, width in enumerate(widths):
-                check_int(f"{name} {param}[{index}]", width, minimum=1)
-        check_choice(f"{name} activation", self.activation, sorted(ACTIVATIONS))
-        for param in ("batch_size", "max_epochs"):
-            check_int(f"{name} {param}", getattr(self, param), minimum=1)
-        check_real(f"{name} lr", self.lr, minimum=0.0, strict=True)
-        check_real(f"{name} validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0, strict=True)
-        # lambda_max and the schedule names are checked by DANNLitModule, with the valid values listed.
+    def fit(self, X: Any, y: Any, X_target: Any = None) -> DANNRegressor:
+        """Train on source rows ``X`` with numeric targets ``y``, shape ``(n_samples,)``, and
+        unlabelled target rows ``X_target``, shape ``(n_target_samples, n_features)``; required.
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
-        return tags
+        Returns:
+            The fitted estimator.
+        """
+        return super().fit(X, y, X_target=X_target)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The predicted number of each row, in the units of the ``y`` it was fitted on."""
+        outputs = self._forward(X, lambda module, x: module(x))[:, 0].astype(np.float64)
+        return outputs * self.y_std_ + self.y_mean_
+
+    def _check_targets(self, y: np.ndarray) -> None:
+        if not np.isfinite(y).all():
+            raise DataError(f"y row {int(np.flatnonzero(~np.isfinite(y))[0])} is not a finite number")
+
+    def _encode_targets(self, y: np.ndarray) -> tuple[np.ndarray, int, dict[str, Any]]:
+        mean, std = (float(np.mean(y)), float(np.std(y))) if self.standardize else (0.0, 1.0)
+        std = std if std > 0 else 1.0
+        return ((y - mean) / std).astype(np.float32), 1, {"y_mean_": mean, "y_std_": std}
 
 
 @contextmanager
