@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
 from dann_lightning.checks import check_choice, check_int, choices_of
 from dann_lightning.errors import CheckpointError, ConfigurationError, DataError, MissingDependencyError
-from dann_lightning.preprocessing import ModelInputs, Standardize, model_inputs
+from dann_lightning.preprocessing import ModelInputs, Standardize, Unstandardize, model_inputs
 
 ExportFormat = Literal["pt2", "onnx", "torchscript"]
 """``"pt2"``: ``torch.export`` (``model.pt2``); ``"onnx"``: ONNX (``model.onnx``); ``"torchscript"``: legacy."""
@@ -54,21 +54,30 @@ class DeployedClassifier(nn.Module):
         preprocessing: applied to the raw inputs first (e.g. a
             [`Standardize`][dann_lightning.preprocessing.Standardize]); ``None``: the inputs go to the
             feature extractor as they are.
+        postprocessing: applied to the classifier's outputs (a regressor's
+            [`Unstandardize`][dann_lightning.preprocessing.Unstandardize]); ``None``: none.
     """
 
     def __init__(
-        self, feature_extractor: nn.Module, classifier: nn.Module, preprocessing: nn.Module | None = None
+        self,
+        feature_extractor: nn.Module,
+        classifier: nn.Module,
+        preprocessing: nn.Module | None = None,
+        postprocessing: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.preprocessing = preprocessing if preprocessing is not None else nn.Identity()
         self.feature_extractor = feature_extractor
         self.classifier = classifier
+        self.postprocessing = postprocessing if postprocessing is not None else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.feature_extractor(self.preprocessing(x)))
+        return self.postprocessing(self.classifier(self.feature_extractor(self.preprocessing(x))))
 
 
-def deployed_classifier(model: nn.Module, preprocessing: nn.Module | None = None) -> DeployedClassifier:
+def deployed_classifier(
+    model: nn.Module, preprocessing: nn.Module | None = None, postprocessing: nn.Module | None = None
+) -> DeployedClassifier:
     """A copy of ``model``'s feature extractor and classifier, after ``preprocessing``, on the CPU, in eval mode.
 
     ``model`` (a [`DANNLitModule`][dann_lightning.DANNLitModule] or anything with ``feature_extractor`` and
@@ -86,7 +95,10 @@ def deployed_classifier(model: nn.Module, preprocessing: nn.Module | None = None
     # torch.compile, which tracing cannot enter; its copies are plain modules, because nn.Module
     # leaves the compiled call out when it is copied or pickled (tests/test_export.py checks).
     deployed = DeployedClassifier(
-        copy.deepcopy(model.feature_extractor), copy.deepcopy(model.classifier), copy.deepcopy(preprocessing)
+        copy.deepcopy(model.feature_extractor),
+        copy.deepcopy(model.classifier),
+        copy.deepcopy(preprocessing),
+        copy.deepcopy(postprocessing),
     )
     return deployed.cpu().eval()
 
@@ -160,7 +172,10 @@ def export_model(
     if "onnx" in formats:
         require_onnx()
     inputs = _inputs(model, datamodule, input_shape, example_input, preprocessing)
-    deployed = deployed_classifier(model, inputs.preprocessing)
+    regression = getattr(getattr(model, "task", None), "name", None) == "regression"
+    statistics = getattr(datamodule, "target_statistics", None) if regression else None
+    postprocessing = Unstandardize(*statistics) if statistics is not None else None
+    deployed = deployed_classifier(model, inputs.preprocessing, postprocessing)
     example = _example_batch(example_input, inputs.input_shape)
     with torch.no_grad():
         logits = deployed(example)
@@ -169,7 +184,7 @@ def export_model(
             f"export expects class logits of shape (batch, num_classes) from the model; got shape {tuple(logits.shape)}"
         )
     num_classes = int(logits.shape[1])
-    names = list(class_names) if class_names is not None else inputs.class_names
+    names = list(class_names) if class_names is not None else None if regression else inputs.class_names
     if names is not None and len(names) != num_classes:
         raise DataError(f"{len(names)} class names {names} for a model of {num_classes} classes (logits)")
     out = Path(out_dir)
@@ -194,6 +209,15 @@ def export_model(
             "onnx_output": OUTPUT_NAME,
             **(metadata or {}),
         }
+        if regression:  # numbers, not classes
+            for key in ("class_names", "num_classes", "probabilities"):
+                description.pop(key)
+            description |= {
+                "task": "regression",
+                "num_outputs": num_classes,
+                "outputs": "predicted numbers, one column per output, in the label's units",
+                "postprocessing": _describe(deployed.postprocessing),
+            }
         (Path(staging) / METADATA_FILE).write_text(json.dumps(description, indent=2) + "\n")
         for file in Path(staging).iterdir():  # ONNX weights past 2 GB come as a .data file beside
             os.replace(file, out / file.name)
@@ -321,7 +345,7 @@ def _inputs(
 def _describe(preprocessing: nn.Module) -> dict[str, Any] | None:
     if isinstance(preprocessing, nn.Identity):
         return None
-    if isinstance(preprocessing, Standardize):
+    if isinstance(preprocessing, Standardize | Unstandardize):
         return preprocessing.describe()
     return {"kind": type(preprocessing).__name__, "folded_into_model": True}
 

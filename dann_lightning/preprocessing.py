@@ -10,6 +10,7 @@ needs none of this package, nor the statistics beside the file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,29 @@ class Standardize(nn.Module):
             "std": self.std.flatten().tolist(),
             "folded_into_model": True,
         }
+
+
+class Unstandardize(nn.Module):
+    """``x * std + mean``: regression outputs back in the label's units (the inverse of a data
+    module's target standardisation, folded into an exported regressor).
+
+    Example:
+        >>> Unstandardize(100.0, 10.0)(torch.tensor([[0.5]]))
+        tensor([[105.]])
+    """
+
+    def __init__(self, mean: float, std: float) -> None:
+        super().__init__()
+        if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+            raise ConfigurationError(f"Unstandardize needs a finite mean and a finite std > 0, got {mean}, {std}")
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.std + self.mean
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "unstandardize_outputs", "mean": float(self.mean), "std": float(self.std)}
 
 
 @dataclass(frozen=True)

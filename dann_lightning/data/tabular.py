@@ -136,6 +136,12 @@ class _StandardizedTables(ScaledDataModule):
         mean, std = self._target_statistics or (0.0, 1.0)
         return TensorDataset(features, torch.as_tensor((y - mean) / std, dtype=torch.float32))
 
+    @property
+    def target_statistics(self) -> tuple[float, float] | None:
+        """Regression: the mean and standard deviation the targets were standardised with (what an
+        export folds in to give numbers in the label's units); ``None`` when they are not."""
+        return self._target_statistics
+
     def unscale_targets(self, values: torch.Tensor) -> torch.Tensor:
         """Standardised regression targets (or predictions of them) back in the data's units."""
         if self._target_statistics is None:
