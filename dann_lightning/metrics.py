@@ -61,7 +61,8 @@ class DomainMetrics(nn.Module):
         num_classes: classes of the label classifier.
         head: the domain head (which domains exist, how the discriminator is scored).
         selection_scores: names from [`SCORES`][dann_lightning.analysis.scores.SCORES].
-        task: what the model predicts (a [`Task`][dann_lightning.tasks.Task]); default:
+        task: what the model predicts (a [`RegressionTask`][dann_lightning.tasks.RegressionTask] or
+            [`ClassificationTask`][dann_lightning.tasks.ClassificationTask]); default:
             classification into ``num_classes`` classes.
     """
 
