@@ -163,7 +163,9 @@ def test_fit_help_is_lightningclis(capsys):
 def test_configs_lists_prints_and_copies_a_config_with_its_example_files(tmp_path, capsys):
     cli_main(["configs"])
     listed = capsys.readouterr().out
-    assert "moons               DANN on the two-moons shift of Ganin et al. (2016)\n" in listed
+    # One column of names, as wide as the longest one (regression_source_only), then what each runs.
+    width = max(len(name) for name in builtin_configs.names()) + 2
+    assert f"{'moons':<{width}}DANN on the two-moons shift of Ganin et al. (2016)\n" in listed
     assert all(f"\n{name} " in "\n" + listed for name in builtin_configs.names())
     cli_main(["configs", "digits.yaml"])
     assert capsys.readouterr().out == (REPO / "configs" / "digits.yaml").read_text()
