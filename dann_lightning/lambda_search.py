@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -179,7 +178,7 @@ class LambdaSearch(nn.Module):
         self.candidates = nn.ModuleList(
             nn.ModuleDict({name: copy.deepcopy(net) for name, net in networks.items()}) for _ in self.lambdas
         )
-        losses = sample_losses or partial(F.cross_entropy, reduction="none")
+        losses = sample_losses or _cross_entropy_per_sample
         self.scores = nn.ModuleList(CandidateScore(criterion, num_classes, losses) for _ in self.lambdas)
         self.metrics = nn.ModuleList(metrics)
         self.register_buffer("chosen", torch.tensor(-1))  # index of the kept candidate; -1: none yet
@@ -271,6 +270,10 @@ class LambdaSearch(nn.Module):
         for module in self.modules():
             if isinstance(module, Metric):
                 module.reset()
+
+
+def _cross_entropy_per_sample(logits: Tensor, labels: Tensor) -> Tensor:
+    return F.cross_entropy(logits.float(), labels, reduction="none")
 
 
 def _forget_chosen_index(search: LambdaSearch, incompatible_keys: Any) -> None:

@@ -30,6 +30,7 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 from dann_lightning.checks import check_choice
 from dann_lightning.errors import ConfigurationError, DataError
 from dann_lightning.labels import check_labels
+from dann_lightning.losses import classification_loss
 
 TaskName = Literal["classification", "regression"]
 LossName = Literal["cross_entropy", "mse", "huber"]
@@ -50,7 +51,7 @@ class ClassificationTask:
         self.width = num_classes
 
     def loss(self, outputs: Tensor, labels: Tensor) -> Tensor:
-        return F.cross_entropy(outputs.float(), labels)
+        return classification_loss(outputs, labels)
 
     def sample_losses(self, outputs: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(outputs.float(), labels, reduction="none")
