@@ -43,7 +43,8 @@ def run_config(config: str, seed: int, overrides: list[str], threads: int = 0) -
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
     return {
-        "accuracy": float(metrics["test/target_acc"]),
+        "accuracy": float(metrics["test/target_acc"]) if "test/target_acc" in metrics else None,
+        "metrics": {name: float(value) for name, value in metrics.items()},
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "build_seconds": getattr(cli.datamodule, "build_seconds", None),

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from config_runs import run_config  # scripts/ is on sys.path when a script here runs
+
 CONFIG = "configs/regression_example.yaml"
 RUNS = {
     "source-only": ["--model.init_args.lambda_max=0"],
@@ -39,32 +39,11 @@ EPOCHS = {"diabetes_bmi": 200, "diabetes_age": 200}
 
 
 def run(kind: str, seed: int, overrides: list[str], threads: int) -> dict:
-    """Fit and test one run; the target test RMSE and the fit's wall seconds."""
-    import torch
-
-    from dann_lightning.cli import build_cli
-
-    torch.set_num_threads(threads)
-    sys.argv = sys.argv[:1]  # LightningCLI reads the args below, not this script's command line
-    args = [
-        f"--config={REPO / CONFIG}",
-        f"--seed_everything={seed}",
-        f"--data.init_args.seed={seed}",
-        f"--data.init_args.kind={kind}",
-        "--trainer.logger=false",
-        "--trainer.callbacks=[]",
-        "--trainer.enable_checkpointing=false",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        *([f"--trainer.max_epochs={EPOCHS[kind]}", "--trainer.check_val_every_n_epoch=50"] if kind in EPOCHS else []),
-        *overrides,
-    ]
-    cli = build_cli(args, run=False, save_config_callback=None)
-    start = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    seconds = time.perf_counter() - start
-    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
-    return {"rmse": float(metrics["test/target_rmse"]), "r2": float(metrics["test/target_r2"]), "seconds": seconds}
+    """Fit and test one run; the target test RMSE and R², and the fit's wall seconds."""
+    epochs = [f"--trainer.max_epochs={EPOCHS[kind]}", "--trainer.check_val_every_n_epoch=50"] if kind in EPOCHS else []
+    result = run_config(CONFIG, seed, [f"--data.init_args.kind={kind}", *epochs, *overrides], threads)
+    metrics = result["metrics"]
+    return {"rmse": metrics["test/target_rmse"], "r2": metrics["test/target_r2"], "seconds": result["seconds"]}
 
 
 def report(kind: str, seeds: int, results: dict[str, list[dict]]) -> str:
