@@ -178,7 +178,7 @@ class PredictionWriter(BasePredictionWriter):
     Args:
         path: the file to write; ``.csv`` or ``.npz``.
 
-    Example:
+    Examples:
         >>> writer = PredictionWriter("out/predictions.npz")
         >>> writer.path.suffix
         '.npz'

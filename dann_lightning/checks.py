@@ -16,7 +16,7 @@ from dann_lightning.errors import ConfigurationError
 def choices_of(literal: Any) -> tuple[str, ...]:
     """The values of a ``Literal`` type (or of a tuple of values).
 
-    Example:
+    Examples:
         >>> from typing import Literal
         >>> choices_of(Literal["automatic", "manual"])
         ('automatic', 'manual')
@@ -27,7 +27,7 @@ def choices_of(literal: Any) -> tuple[str, ...]:
 def check_choice(name: str, value: Any, choices: Any, *, error: type[Exception] = ConfigurationError) -> Any:
     """Return ``value`` if it is one of ``choices`` (a ``Literal`` type or a tuple), else raise.
 
-    Example:
+    Examples:
         >>> from typing import Literal
         >>> check_choice("optimization", "manual", Literal["automatic", "manual"])
         'manual'
@@ -47,7 +47,7 @@ def check_int(
 ) -> int:
     """Return ``value`` if it is an integer (not a bool) ``>= minimum``, else raise ``error``.
 
-    Example:
+    Examples:
         >>> check_int("num_classes", 3, minimum=2)
         3
         >>> check_int("num_classes", True, minimum=2)
@@ -74,7 +74,7 @@ def check_real(
 
     ``strict`` excludes the bounds themselves.
 
-    Example:
+    Examples:
         >>> check_real("lambda_max", 0.5, minimum=0.0)
         0.5
         >>> check_real("val_fraction", 1.0, minimum=0.0, maximum=1.0, strict=True)

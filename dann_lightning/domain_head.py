@@ -21,7 +21,7 @@ TARGET_DOMAIN = 1  # the target, with one source
 class DomainHead:
     """Labels, loss and accuracy of the discriminator for ``num_sources`` source domains.
 
-    Example:
+    Examples:
         >>> head = DomainHead(num_sources=1)
         >>> head.labels([2], 3, torch.device("cpu"))
         tensor([0, 0, 1, 1, 1])

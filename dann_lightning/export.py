@@ -155,7 +155,7 @@ def export_model(
     Returns:
         The written file of each format.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from dann_lightning.nets import MLP
         >>> model = DeployedClassifier(MLP(2, [8], activation="tanh"), nn.Linear(8, 3))

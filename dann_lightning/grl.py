@@ -33,7 +33,7 @@ def grad_reverse(x: Tensor, coeff: Tensor | float = 1.0) -> Tensor:
         coeff: the reversal strength (lambda in Ganin et al., 2016). A 0-dim tensor lets
             ``torch.compile`` reuse one graph for every value; a Python float is fine in eager mode.
 
-    Example:
+    Examples:
         >>> x = torch.ones(3, requires_grad=True)
         >>> grad_reverse(x, 0.5).sum().backward()
         >>> x.grad
@@ -48,7 +48,7 @@ class GradientReversal(nn.Module):
     The coefficient lives in a non-persistent buffer updated in place, so it follows the module
     across devices and a compiled graph reads the new value instead of recompiling.
 
-    Example:
+    Examples:
         >>> grl = GradientReversal(coeff=1.0)
         >>> grl.coeff = 0.3
         >>> x = torch.ones(2, requires_grad=True)

@@ -22,7 +22,7 @@ def check_labels(labels: Tensor, num_classes: int | None, domain: str, *, indexe
         indexed: the positions of ``labels`` mean something to the user (a dataset, an array;
             not a shuffled batch): the message then names the first bad label's index.
 
-    Example:
+    Examples:
         >>> check_labels(torch.tensor([0, 2, 1]), 3, "source")
         >>> check_labels(torch.tensor([0, 3, 1]), 3, "source_train", indexed=True)
         Traceback (most recent call last):

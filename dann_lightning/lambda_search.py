@@ -45,7 +45,7 @@ def neighbour_agreement(inputs: Tensor, labels: Tensor, num_classes: int, k: int
     own class frequencies ``pi``. 1: neighbours always agree; 0: no better than chance (and for a
     labelling with a single class).
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
         >>> neighbour_agreement(x, torch.tensor([0, 0, 0, 1, 1, 1]), 2, k=2).item()
         1.0

@@ -24,7 +24,7 @@ class BatchMean(Metric):
     """Mean of a per-batch scalar over an epoch, weighted by batch size, without a host-device
     synchronisation per update (torchmetrics' aggregators check every value for NaN).
 
-    Example:
+    Examples:
         >>> mean = BatchMean()
         >>> mean.update(torch.tensor(1.0), 3)
         >>> mean.update(torch.tensor(2.0), 1)

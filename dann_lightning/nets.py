@@ -47,7 +47,7 @@ class MLP(nn.Module):
         dropout: dropout probability after each hidden activation.
         batch_norm: insert ``BatchNorm1d`` before each hidden activation.
 
-    Example:
+    Examples:
         >>> import torch
         >>> features = MLP(2, [16, 16], activation="tanh")
         >>> head = MLP(features.out_features, [], 3)
@@ -110,7 +110,7 @@ class DomainDiscriminator(MLP):
     same head can be trained directly (manual optimization, proxy A-distance). ``in_features=None``
     takes the feature width from the first batch, as [`MLP`][dann_lightning.nets.MLP] does.
 
-    Example:
+    Examples:
         >>> import torch
         >>> DomainDiscriminator(8, [16])(torch.zeros(4, 8)).shape
         torch.Size([4])
@@ -161,7 +161,7 @@ class DomainBatchNorm(nn.Module):
         dims: 1 for ``(N, C)`` or ``(N, C, L)`` inputs (``BatchNorm1d``), 2 for images (``BatchNorm2d``).
         num_domains: how many domains (0 = source, 1 = target).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from dann_lightning.domain_head import SOURCE_DOMAIN, TARGET_DOMAIN
         >>> norm = DomainBatchNorm(4)
@@ -256,7 +256,7 @@ class MNISTFeatures(nn.Module):
         channels: widths of the two convolutions.
         dropout: dropout probability on the flattened features.
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = MNISTFeatures(image_size=28)
         >>> net.out_features, net(torch.zeros(2, 3, 28, 28)).shape
@@ -314,7 +314,7 @@ class SVHNFeatures(nn.Module):
         channels: widths of the three convolutions.
         dropout: dropout probability on the flattened features.
 
-    Example:
+    Examples:
         >>> import torch
         >>> SVHNFeatures(image_size=32)(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 8192])

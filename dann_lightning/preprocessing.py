@@ -37,7 +37,7 @@ class Standardize(nn.Module):
         std: as ``mean``, all positive.
         per_channel: broadcast over the image height and width.
 
-    Example:
+    Examples:
         >>> standardize = Standardize([1.0, 10.0], [2.0, 5.0])
         >>> standardize(torch.tensor([[3.0, 0.0]]))
         tensor([[ 1., -2.]])
@@ -98,7 +98,7 @@ class Unstandardize(nn.Module):
     """``x * std + mean``: regression outputs back in the label's units (the inverse of a data
     module's target standardisation, folded into an exported regressor).
 
-    Example:
+    Examples:
         >>> Unstandardize(100.0, 10.0)(torch.tensor([[0.5]]))
         tensor([[105.]])
     """

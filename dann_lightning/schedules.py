@@ -27,7 +27,7 @@ def _check_progress(p: float) -> float:
 def ganin_lambda(p: float, gamma: float = 10.0) -> float:
     """The paper's ramp ``2 / (1 + exp(-gamma p)) - 1``: 0 at the start, close to 1 at the end.
 
-    Example:
+    Examples:
         >>> ganin_lambda(0.0), round(ganin_lambda(1.0), 5)
         (0.0, 0.99991)
     """
@@ -37,7 +37,7 @@ def ganin_lambda(p: float, gamma: float = 10.0) -> float:
 def ganin_lr(p: float, alpha: float = 10.0, beta: float = 0.75) -> float:
     """The paper's annealing ``1 / (1 + alpha p) ** beta``.
 
-    Example:
+    Examples:
         >>> round(ganin_lr(1.0), 4)
         0.1656
     """

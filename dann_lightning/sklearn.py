@@ -291,7 +291,7 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         lambda_max_: the ``lambda_max`` of the kept model (``lambda_max`` itself unless ``"auto"``).
         lambda_scores_: with ``lambda_max="auto"``: each candidate's score, by its ``lambda_max``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> X = rng.normal(size=(200, 2)); y = np.where(X[:, 0] > 0, "right", "left")
@@ -356,7 +356,7 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
         lambda_max_: the ``lambda_max`` of the kept model.
         lambda_scores_: with ``lambda_max="auto"``: each candidate's score, by its ``lambda_max``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> X = rng.normal(size=(200, 3)); y = 10 + 3 * X[:, 0] - X[:, 1]

@@ -7,7 +7,7 @@ labels, the label checks and the evaluation metrics are the only parts that diff
 | ``"classification"`` | ``num_classes`` logits | ``"cross_entropy"`` | ``acc`` | entropy, im, snd, dev |
 | ``"regression"`` | ``num_outputs`` numbers | ``"mse"``, ``"huber"`` | ``mae``, ``rmse``, ``r2`` | dev |
 
-Example:
+Examples:
     >>> import torch
     >>> task = make_task("regression", num_outputs=1, loss="huber")
     >>> task.width, task.metric_names, task.selection_scores

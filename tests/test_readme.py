@@ -1,5 +1,7 @@
-"""The README and the documentation in docs/: their python examples run, their links resolve."""
+"""The README and the documentation in docs/: their python examples run, their links resolve, the API
+reference names every public name."""
 
+import importlib
 import re
 from pathlib import Path
 
@@ -8,7 +10,7 @@ import pytest
 from tests.conftest import REPO
 
 README = REPO / "README.md"
-DOCUMENTS = [README, *sorted((REPO / "docs").rglob("*.md"))]
+DOCUMENTS = [README, REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").rglob("*.md"))]
 README_LIMIT = 12 * 1024  # the README is a front page; the rest lives in docs/
 
 
@@ -66,3 +68,68 @@ def test_relative_links_resolve(path):
         assert linked.is_file(), f"{path.name} links to {target}: no such file"
         if anchor and linked.suffix == ".md":
             assert anchor in anchors(linked), f"{path.name} links to {target}: no such heading"
+
+
+# With __all__ (the package and its subpackages), or the classes and functions a module defines.
+PUBLIC_MODULES = ["dann_lightning", "dann_lightning.data", "dann_lightning.analysis", "dann_lightning.tasks"]
+PUBLIC_MODULES += ["dann_lightning.sklearn", "dann_lightning.nets", "dann_lightning.callbacks", "dann_lightning.export"]
+PUBLIC_MODULES += ["dann_lightning.schedules", "dann_lightning.grl", "dann_lightning.metrics", "dann_lightning.errors"]
+
+
+def public_names(module) -> list[str]:
+    if hasattr(module, "__all__"):
+        return sorted(set(module.__all__) - {"__version__"})
+    defined = [name for name, value in vars(module).items() if getattr(value, "__module__", None) == module.__name__]
+    return sorted(name for name in defined if not name.startswith("_") and callable(getattr(module, name)))
+
+
+def documented_names() -> set[str]:
+    """Full names the API pages render: `::: a.b.Name`, and `::: a.b` with its `members:` list."""
+    names = set()
+    for page in (REPO / "docs" / "api").glob("*.md"):
+        module = None
+        for line in page.read_text().splitlines():
+            if line.startswith("::: "):
+                module = line[4:].strip()
+                names.add(module)
+            elif module and line.strip().startswith("- "):
+                names.add(f"{module}.{line.strip()[2:]}")
+            elif line and not line.startswith(" "):
+                module = None
+    return names
+
+
+def resolve(full_name: str):
+    """The object a mkdocstrings identifier names: the longest importable module, then attributes."""
+    parts = full_name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute)
+        return found
+    raise ImportError(full_name)
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_api_reference_lists_every_public_name(module_name):
+    """Each public name is rendered on an API page, under this module's name or another that exports it."""
+    module = importlib.import_module(module_name)
+    documented = [resolve(name) for name in documented_names()]
+    for name in public_names(module):
+        assert any(getattr(module, name) is entry for entry in documented), (
+            f"{module_name}.{name} is public but on no page of docs/api/"
+        )
+
+
+def test_docstring_examples_render_as_code():
+    """mkdocstrings shows a Google-style "Examples:" section's >>> lines as code; "Example:" as quoted prose."""
+    offending = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted((REPO / "dann_lightning").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.strip() == "Example:"
+    ]
+    assert not offending, f"write 'Examples:' (rendered as code in the API reference): {offending}"

@@ -24,7 +24,7 @@ def pad_name(classifier: PADClassifier = DEFAULT_PAD_CLASSIFIER) -> str:
     """The name a PAD is logged and reported under: ``"pad"`` for the default linear SVM,
     ``"pad_<classifier>"`` for another estimator, so one name keeps one meaning.
 
-    Example:
+    Examples:
         >>> pad_name("svm"), pad_name("logistic")
         ('pad', 'pad_logistic')
     """
@@ -71,7 +71,7 @@ def proxy_a_distance(
         standardize: scale features with statistics of the training halves first.
         seed: seed of the shuffling and subsampling.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0)
         >>> far = proxy_a_distance(rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2)))
         >>> near = proxy_a_distance(rng.normal(0, 1, (200, 2)), rng.normal(0, 1, (200, 2)))

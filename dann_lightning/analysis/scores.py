@@ -36,7 +36,7 @@ from dann_lightning.errors import ConfigurationError
 def entropy(probs: Tensor) -> Tensor:
     """Shannon entropy (nats) of each row of ``probs``.
 
-    Example:
+    Examples:
         >>> entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
         tensor([0.6931, 0.0000])
     """
@@ -53,7 +53,7 @@ def soft_neighborhood_density(points: Tensor, temperature: float = 0.05) -> Tens
 
     High when target points have many close neighbours: dense, well-clustered predictions.
 
-    Example:
+    Examples:
         >>> same = torch.ones(5, 3)  # identical points: every neighbour equally similar
         >>> round(soft_neighborhood_density(same).item(), 4), round(torch.log(torch.tensor(4.0)).item(), 4)
         (1.3863, 1.3863)

@@ -12,7 +12,7 @@ from dann_lightning.errors import ConfigurationError, DataError
 def classes_of(names: np.ndarray) -> list[str]:
     """The distinct class names, in order: integers by value, other names alphabetically.
 
-    Example:
+    Examples:
         >>> classes_of(np.array(["10", "9", "10", "-1"], dtype=object))
         ['-1', '9', '10']
         >>> classes_of(np.array(["yes", "no", "yes"], dtype=object))

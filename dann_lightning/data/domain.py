@@ -311,7 +311,7 @@ class DomainDataModule(L.LightningDataModule):
         ``loader_options`` are ``batch_size``, ``num_workers``, ``pin_memory``, ``shuffle_seed``.
         With ``task="regression"`` labels are float32 numbers, ``(rows,)`` or ``(rows, outputs)``.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> rng = np.random.default_rng(0)
             >>> data = DomainDataModule.from_arrays(

@@ -26,7 +26,7 @@ class DomainIndexSampler(DistributedSampler):
     A ``DistributedSampler`` itself, so that the Trainer keeps it under DDP rather than inject
     its own; ``set_epoch`` reaches every domain.
 
-    Example:
+    Examples:
         >>> domains = [DistributedSampler(range(n), num_replicas=1, rank=0, seed=s) for n, s in [(6, 0), (4, 1)]]
         >>> sampler = DomainIndexSampler(domains, batch_size=2)
         >>> [[index.tolist() for index in step] for step in sampler]  # the second domain starts over at step 2

@@ -22,7 +22,7 @@ class InMemoryDataset(TensorDataset):
     default per-sample collation. ``DomainDataModule`` does this for every ``TensorDataset`` it
     is given, shuffled and sharded by the same samplers as before.
 
-    Example:
+    Examples:
         >>> data = InMemoryDataset(torch.arange(10.0).view(5, 2), torch.arange(5))
         >>> x, y = InMemoryDataset.collate(data.__getitems__([4, 0]))
         >>> x.tolist(), y.tolist()

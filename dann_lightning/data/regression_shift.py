@@ -12,7 +12,7 @@ Kinds (``make_regression_shift(kind=...)``):
   progression after a year): the source is the patients below the median BMI (age), the target
   those above it.
 
-Example:
+Examples:
     >>> shift = make_regression_shift("covariate", n_samples=100, n_val=10, n_test=20, seed=0)
     >>> shift.source_train[0].shape, shift.target_test[1].shape, shift.features[:2]
     ((100, 10), (20,), ['x0', 'x1'])

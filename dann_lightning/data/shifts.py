@@ -15,7 +15,7 @@ Features are float32 and not standardised (:meth:`ShiftTask.datamodule` does tha
 statistics); labels are int64 class indices. A family's generator checks its own options, so
 ``SHIFT_TASKS[name](seed=..., **options)`` and ``make_shift(name, seed=..., **options)`` agree.
 
-Example:
+Examples:
     >>> task = make_shift("gaussian_covariate", seed=0, kind="rotation", dim=4)
     >>> task.x_source.shape, task.x_target.dtype, task.y_target.dtype, task.num_classes
     ((1000, 4), dtype('float32'), dtype('int64'), 3)
@@ -76,7 +76,7 @@ class ShiftTask:
         num_classes: classes of the task; labels lie in ``[0, num_classes)``.
         details: how the shift was made (class means, shift parameters, split feature, ...).
 
-    Example:
+    Examples:
         >>> task = make_shift("moons", seed=0, n_samples=200, n_val=50, n_test=100)
         >>> task.in_features, len(task.x_target), len(task.x_target_test)
         (2, 200, 100)
@@ -126,7 +126,7 @@ class ShiftTask:
                 (the statistics are not kept in a checkpoint: the same seed redraws them).
             loader_options: ``num_workers``, ``pin_memory``, ``shuffle_seed``.
 
-        Example:
+        Examples:
             >>> data = make_shift("wine").datamodule(batch_size=16)
             >>> data.setup("fit")
             >>> batch, _, _ = next(iter(data.train_dataloader()))
@@ -161,7 +161,7 @@ def make_shift(name: ShiftName, *, seed: int = 0, **options: Any) -> ShiftTask:
     Raises:
         ConfigurationError: an unknown ``name`` or option, or an option's bad value.
 
-    Example:
+    Examples:
         >>> make_shift("label_proportion", seed=1, target_proportions=[0.9, 0.1], num_classes=2).num_classes
         2
         >>> make_shift("moons", radius=3)

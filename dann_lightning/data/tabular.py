@@ -251,7 +251,7 @@ class TabularDataModule(_StandardizedTables):
         batch_size: samples per domain per step.
         num_workers: DataLoader worker processes.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> data = TabularDataModule(

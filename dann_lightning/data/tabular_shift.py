@@ -70,7 +70,7 @@ def make_tabular_shift(
         n_test: target test rows.
         seed: seed of the draw and of the shift.
 
-    Example:
+    Examples:
         >>> shift = make_tabular_shift(n_samples=100, n_val=10, n_test=10, seed=0)
         >>> shift.source_train[0].shape, shift.target_test[1].shape
         ((100, 20), (10,))
