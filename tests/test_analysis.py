@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dann_lightning.analysis import proxy_a_distance
+from dann_lightning.analysis.embedding import embedding_figure
 from dann_lightning.analysis.report import analyze_checkpoints, analyze_model
 from dann_lightning.analysis.scores import (
     DeepEmbeddedValidation,
@@ -263,6 +264,30 @@ def test_analyze_compares_checkpoints_written_by_the_cli(tmp_path):
     assert "PAD, logistic regression" in (tmp_path / "out" / "summary.md").read_text()
 
 
+@pytest.mark.slow
+def test_analyze_reports_a_regression_model_in_the_units_it_logs(tmp_path):
+    """A regression checkpoint: MAE / RMSE / R² and DEV as `validate` logs them (label units), no class scores."""
+    cli = build_cli(
+        [
+            "fit",
+            "--config",
+            "regression_example",
+            "--trainer.max_epochs=1",
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path
+    logged = cli.trainer.validate(cli.model, cli.datamodule, verbose=False)[0]
+    (row,) = analyze_checkpoints([checkpoint], tmp_path / "out", embedding="pca")
+    for name in ("source_mae", "target_mae", "target_rmse", "target_r2", "dev"):
+        key = name if name == "dev" else name.replace("_", "_val_", 1)
+        assert row[key] == pytest.approx(logged[f"val/{name}"], rel=1e-4), key
+    assert np.isfinite(row["target_test_rmse"]) and np.isfinite(row["pad"])
+    assert not {"source_val_acc", "entropy", "im", "snd"} & set(row)
+    assert "target test RMSE (oracle)" in (tmp_path / "out" / "summary.md").read_text()
+
+
 def test_analyze_explains_a_checkpoint_without_configuration(tmp_path):
     trainer = make_trainer(tmp_path, max_steps=1, limit_val_batches=0)
     trainer.fit(make_module(), make_datamodule())
@@ -273,3 +298,12 @@ def test_analyze_explains_a_checkpoint_without_configuration(tmp_path):
         analyze_checkpoints([tmp_path / "missing.ckpt"], tmp_path / "out")
     result = analyze_model(make_module(), make_datamodule(), embedding=None)
     assert 0.0 <= result["pad"] <= 2.0
+
+
+def test_embedding_marks_classes_but_not_the_numbers_of_a_regression():
+    features = torch.randn(40, 5)
+    classes = embedding_figure(features[:20], features[20:], torch.arange(20) % 3, torch.arange(20) % 3, method="pca")
+    numbers = embedding_figure(features[:20], features[20:], torch.rand(20), torch.rand(20), method="pca")
+    legend = [text.get_text() for text in classes.axes[0].get_legend().get_texts()]
+    assert legend == [f"{domain} {label}" for domain in ("source", "target") for label in range(3)]
+    assert [text.get_text() for text in numbers.axes[0].get_legend().get_texts()] == ["source", "target"]

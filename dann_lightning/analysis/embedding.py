@@ -36,7 +36,10 @@ def embedding_figure(
     seed: int = 0,
     title: str = "",
 ) -> Figure:
-    """A scatter plot of both domains projected together: colour = domain, marker = class."""
+    """A scatter plot of both domains projected together: colour = domain, marker = class.
+
+    Floating-point labels (a regression model's numbers) are no classes: those points get one marker.
+    """
     source = as_feature_matrix(source_features, "source_features", min_samples=1)
     target = as_feature_matrix(target_features, "target_features", min_samples=1)
     check_same_width(source, "source_features", target, "target_features")
@@ -47,7 +50,7 @@ def embedding_figure(
         ("source", "tab:blue", points[: len(source)], source_labels),
         ("target", "tab:red", points[len(source) :], target_labels),
     ]:
-        if labels is None:
+        if labels is None or np.asarray(labels).dtype.kind == "f":
             axes.scatter(xy[:, 0], xy[:, 1], s=8, c=colour, marker="o", alpha=0.6, label=name)
             continue
         labels = np.asarray(labels).reshape(-1)

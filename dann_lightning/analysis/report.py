@@ -1,7 +1,8 @@
 """`dann-lightning analyze`: compare checkpoints on what can and cannot be seen without target labels.
 
-For each checkpoint: accuracy per domain (an oracle where target labels exist), the proxy
-A-distance of the features, an embedding plot, and the unsupervised selection scores.
+For each checkpoint: accuracy per domain (an oracle where target labels exist; for a regression
+model MAE, RMSE and R² in the label's units), the proxy A-distance of the features, an embedding
+plot, and the unsupervised selection scores the task has (regression: DEV).
 
     dann-lightning analyze source_only.ckpt dann.ckpt --out analysis/
 """
@@ -16,7 +17,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -32,11 +32,16 @@ from dann_lightning.batch import unpack_evaluation_batch
 from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
 from dann_lightning.checks import check_int, choices_of
 from dann_lightning.errors import CheckpointError, DataError
+from dann_lightning.tasks import ClassificationTask, Task
 
+QUALITY = {"acc": "acc", "mae": "MAE", "rmse": "RMSE", "r2": "R²"}  # the tasks' metric names
+SPLITS = {
+    "source_val": "source val {}",
+    "target_val": "target val {} (oracle)",
+    "target_test": "target test {} (oracle)",
+}
 COLUMNS = [
-    ("source_val_acc", "source val acc"),
-    ("target_val_acc", "target val acc (oracle)"),
-    ("target_test_acc", "target test acc (oracle)"),
+    *((f"{split}_{name}", title.format(shown)) for name, shown in QUALITY.items() for split, title in SPLITS.items()),
     ("pad", "PAD, linear SVM (lower: aligned)"),
     ("pad_logistic", "PAD, logistic regression (lower: aligned)"),
     ("entropy", "entropy (lower)"),
@@ -94,12 +99,20 @@ def analyze_model(
     if "target" in test:
         data["target_test"] = collect(model, test["target"])
 
-    result: dict[str, Any] = {name: _accuracy(d) for name, d in [(f"{k}_acc", v) for k, v in data.items()]}
+    task = _task_of(model)
+    unscale = getattr(datamodule, "unscale_targets", None)
+    if task.name == "regression" and unscale is not None:  # numbers in the label's units, as the module logs them
+        for split_data in data.values():
+            split_data["logits"] = unscale(split_data["logits"])
+            split_data["labels"] = None if split_data["labels"] is None else unscale(split_data["labels"])
+    result: dict[str, Any] = {}
+    for split, split_data in data.items():
+        result.update({f"{split}_{name}": value for name, value in _quality(task, split_data).items()})
     source, target = data["source_val"], data["target_val"]
     result[pad_key] = proxy_a_distance(
         source["features"][:max_samples], target["features"][:max_samples], classifier=pad_classifier
     )
-    result.update(_selection_scores(source, target, max_samples))
+    result.update(_selection_scores(task, source, target, max_samples))
     if embedding and embedding_path is not None:
         figure = embedding_figure(
             source["features"][:max_samples],
@@ -187,25 +200,43 @@ def _by_domain(loaders: Any, stage: str) -> dict[str, DataLoader]:
     return dict(zip(order, loaders, strict=False))
 
 
-def _accuracy(data: Mapping[str, Tensor | None]) -> float | None:
+def _task_of(model: L.LightningModule) -> Task:
+    """The model's task (``DANNLitModule.task``); a module without one is taken as a classifier."""
+    task = getattr(model, "task", None)
+    if task is None:
+        with torch.no_grad():
+            width = model.classifier(model.feature_extractor(model.example_input_array)).shape[1]
+        task = ClassificationTask(width)
+    return task
+
+
+def _quality(task: Task, data: Mapping[str, Tensor | None]) -> dict[str, float | None]:
+    """The task's metrics (accuracy; MAE, RMSE, R²), ``None`` without labels."""
     if data["labels"] is None:
-        return None
-    return (data["logits"].argmax(dim=1) == data["labels"]).float().mean().item()
+        return dict.fromkeys(task.metric_names)
+    result = {}
+    for name, metric in task.metrics().items():
+        task.update_metric(metric, data["logits"], data["labels"])
+        result[name] = metric.compute().item()
+    return result
 
 
-def _selection_scores(source: Mapping[str, Any], target: Mapping[str, Any], max_samples: int) -> dict[str, float]:
-    num_classes = target["logits"].shape[1]
-    scores = {
-        "entropy": PredictionEntropy(),
-        "im": InformationMaximization(num_classes),
-        "snd": SoftNeighborhoodDensity(max_samples=max_samples),
-    }
-    for metric in scores.values():
-        metric.update(target["logits"])
-    result = {name: metric.compute().item() for name, metric in scores.items()}
+def _selection_scores(
+    task: Task, source: Mapping[str, Any], target: Mapping[str, Any], max_samples: int
+) -> dict[str, float]:
+    result = {}
+    if task.name == "classification":
+        scores = {
+            "entropy": PredictionEntropy(),
+            "im": InformationMaximization(target["logits"].shape[1]),
+            "snd": SoftNeighborhoodDensity(max_samples=max_samples),
+        }
+        for metric in scores.values():
+            metric.update(target["logits"])
+        result = {name: metric.compute().item() for name, metric in scores.items()}
     if source["labels"] is not None:
         dev = DeepEmbeddedValidation(max_samples=max_samples)
-        dev.update(source["features"], losses=F.cross_entropy(source["logits"], source["labels"], reduction="none"))
+        dev.update(source["features"], losses=task.sample_losses(source["logits"], source["labels"]))
         dev.update(target["features"])
         result["dev"] = dev.compute().item()
     return result
