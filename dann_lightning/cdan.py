@@ -32,6 +32,7 @@ class CDANLitModule(DANNLitModule):
 
     Everything else (gradient reversal, schedules, optimization modes, metrics, checkpoints, the
     CLI) is [`DANNLitModule`][dann_lightning.DANNLitModule]'s; its arguments are accepted here too.
+    Classification only: the conditioning needs class probabilities.
 
     Args:
         feature_extractor: maps inputs to ``feature_dim`` features.
@@ -67,6 +68,11 @@ class CDANLitModule(DANNLitModule):
             raise ConfigurationError(
                 f"CDANLitModule takes one source domain, got num_sources={kwargs['num_sources']!r}; "
                 "for several sources use DANNLitModule(num_sources=...)"
+            )
+        if kwargs.get("task", "classification") != "classification":
+            raise ConfigurationError(
+                f"CDANLitModule conditions its discriminator on class probabilities: task={kwargs['task']!r} "
+                "does not apply; for regression use DANNLitModule(task='regression')"
             )
         super().__init__(feature_extractor, classifier, discriminator, num_classes=num_classes, **kwargs)
         for name, value in [("feature_dim", feature_dim), ("randomized_dim", randomized_dim)]:

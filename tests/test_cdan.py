@@ -96,6 +96,13 @@ def test_several_sources_are_refused_with_the_alternative_named():
         cdan(num_sources=2)
 
 
+@pytest.mark.bad_input
+def test_regression_is_refused_with_the_alternative_named():
+    message = r"class probabilities: task='regression' does not apply.*DANNLitModule\(task='regression'\)"
+    with pytest.raises(ConfigurationError, match=message):
+        cdan(task="regression")
+
+
 def test_cdan_chooses_lambda_automatically(tmp_path):
     module = cdan(lambda_max="auto", lambda_candidates=(0.0, 1.0))
     trainer = make_trainer(tmp_path, max_epochs=1)
