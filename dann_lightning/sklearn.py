@@ -55,6 +55,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         discriminator_hidden_features: Sequence[int] = (128,),
         activation: str = "tanh",
         lr: float = 3e-4,
+        loss: str | None = None,
         lambda_max: float | str = 1.0,
         lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
         lambda_criterion: str = "consistency",
@@ -73,6 +74,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         self.discriminator_hidden_features = discriminator_hidden_features
         self.activation = activation
         self.lr = lr
+        self.loss = loss
         self.lambda_max = lambda_max
         self.lambda_candidates = lambda_candidates
         self.lambda_criterion = lambda_criterion
@@ -204,6 +206,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             num_classes=None if task else n_outputs,
             **task,
             optimizer=partial(torch.optim.Adam, lr=self.lr),
+            loss=self.loss,
             lambda_max=self.lambda_max,
             lambda_candidates=self.lambda_candidates,
             lambda_criterion=self.lambda_criterion,
@@ -264,6 +267,9 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         activation: activation of both networks, one of
             [`dann_lightning.nets.ACTIVATIONS`][dann_lightning.nets.ACTIVATIONS].
         lr: Adam's initial learning rate.
+        loss: the loss on the source labels: ``None`` for the task's default (cross-entropy;
+            the regressor's mean squared error), or ``"huber"`` for the regressor (see
+            [`LOSSES`][dann_lightning.tasks.LOSSES]).
         lambda_max: final weight of the reversed domain gradient; 0 trains source-only;
             ``"auto"`` trains one model per ``lambda_candidates`` value and keeps the best by
             ``lambda_criterion``, without target labels (``lambda_max_``, ``lambda_scores_``).
@@ -339,7 +345,7 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
 class DANNRegressor(RegressorMixin, _DANNEstimator):
     """A DANN regressor with scikit-learn's interface: [`DANNClassifier`][dann_lightning.sklearn.DANNClassifier]'s
     parameters, networks and training, with a linear output of one number per row trained with the
-    mean squared error (``DANNLitModule(task="regression")``).
+    mean squared error, or the Huber loss with ``loss="huber"`` (``DANNLitModule(task="regression")``).
 
     With ``standardize=True`` the targets are standardised too, with the mean and standard deviation
     of the source targets ``y`` (``y_mean_``, ``y_std_``); ``predict`` returns numbers in ``y``'s

@@ -72,3 +72,20 @@ def test_bad_input_is_named():
         DANNRegressor().fit(X, np.where(np.arange(len(y)) == 3, np.nan, y), X_target=X_target)
     with pytest.raises(ConfigurationError, match=r"lambda_criterion='consistency'.*'dev'"):
         DANNRegressor(**QUICK, max_epochs=1, lambda_max="auto").fit(X, y, X_target=X_target)
+
+
+def test_huber_loss_is_passed_to_the_module_and_trains_another_model():
+    X, y, X_target = shifted_rows()
+    mse = DANNRegressor(**QUICK, max_epochs=2, random_state=0).fit(X, y, X_target=X_target)
+    huber = DANNRegressor(**QUICK, max_epochs=2, loss="huber", random_state=0).fit(X, y, X_target=X_target)
+    assert (mse.module_.hparams.loss, huber.module_.hparams.loss) == (None, "huber")
+    assert not np.allclose(mse.predict(X), huber.predict(X))
+
+
+@pytest.mark.bad_input
+def test_a_loss_of_the_other_task_is_named():
+    X, y, X_target = shifted_rows()
+    with pytest.raises(ConfigurationError, match=r"loss='cross_entropy' is not a regression loss.*'mse', 'huber'"):
+        DANNRegressor(**QUICK, max_epochs=1, loss="cross_entropy").fit(X, y, X_target=X_target)
+    with pytest.raises(ConfigurationError, match=r"loss='huber' is not a classification loss.*'cross_entropy'"):
+        DANNClassifier(**QUICK, max_epochs=1, loss="huber").fit(X, y > 46, X_target=X_target)
