@@ -32,6 +32,9 @@ def test_readme_is_a_front_page_with_its_example():
         "README lost its Lightning example"
     )
     assert len(examples()) > len(python_blocks(README.read_text())), "docs/ lost its python examples"
+    first_screen = "\n".join(README.read_text().splitlines()[:80])
+    for landmark in ("pip install", "dann-lightning fit", "python -m pytest", "## Your own tables"):
+        assert landmark in first_screen, f"a newcomer no longer finds {landmark!r} in the README's first 80 lines"
 
 
 @pytest.mark.slow
