@@ -48,6 +48,9 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
     model predicts (``_task``)."""
 
     _task = "classification"
+    # What None means for lambda_max and lambda_criterion: each estimator's measured choice.
+    _default_lambda_max: float = 1.0
+    _default_lambda_criterion: str = "consistency"
 
     def __init__(
         self,
@@ -56,9 +59,9 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         activation: str = "tanh",
         lr: float = 3e-4,
         loss: str | None = None,
-        lambda_max: float | str = 1.0,
+        lambda_max: float | str | None = None,
         lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
-        lambda_criterion: str = "consistency",
+        lambda_criterion: str | None = None,
         validation_fraction: float = 0.2,
         lambda_schedule: str = "ganin",
         lr_schedule: str = "ganin",
@@ -115,9 +118,9 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         scaler = StandardScaler().fit(X) if self.standardize else None
         x_source, x_target = self._scale(scaler, X), self._scale(scaler, X_target)
         seed = self._seed()
-        searching = self.lambda_max == "auto"
+        searching = self._lambda_max() == "auto"
         held_out: dict[str, np.ndarray] = {}
-        if searching and self.lambda_criterion in SOURCE_LABEL_CRITERIA:
+        if searching and self._lambda_criterion() in SOURCE_LABEL_CRITERIA:
             x_source, x_val, y_encoded, y_val = train_test_split(
                 x_source, y_encoded, test_size=self.validation_fraction, random_state=seed,
                 stratify=y_encoded if self._task == "classification" else None,
@@ -156,7 +159,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             setattr(self, name, value)
         self.scaler_ = scaler
         search = module.lambda_search
-        self.lambda_max_ = search.chosen_lambda if search is not None else float(self.lambda_max)
+        self.lambda_max_ = search.chosen_lambda if search is not None else float(self._lambda_max())
         self.lambda_scores_ = dict(search.last_scores) if search is not None else {}
         return self
 
@@ -207,12 +210,18 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             **task,
             optimizer=partial(torch.optim.Adam, lr=self.lr),
             loss=self.loss,
-            lambda_max=self.lambda_max,
+            lambda_max=self._lambda_max(),
             lambda_candidates=self.lambda_candidates,
-            lambda_criterion=self.lambda_criterion,
+            lambda_criterion=self._lambda_criterion(),
             lambda_schedule=self.lambda_schedule,
             lr_schedule=self.lr_schedule,
         )
+
+    def _lambda_max(self) -> float | str:
+        return self._default_lambda_max if self.lambda_max is None else self.lambda_max
+
+    def _lambda_criterion(self) -> str:
+        return self._default_lambda_criterion if self.lambda_criterion is None else self.lambda_criterion
 
     def _check_params(self) -> None:
         name = type(self).__name__
@@ -273,9 +282,12 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         lambda_max: final weight of the reversed domain gradient; 0 trains source-only;
             ``"auto"`` trains one model per ``lambda_candidates`` value and keeps the best by
             ``lambda_criterion``, without target labels (``lambda_max_``, ``lambda_scores_``).
+            ``None``: the estimator's default, 1.0 here (``configs/moons.yaml``'s), 0.1 for
+            [`DANNRegressor`][dann_lightning.sklearn.DANNRegressor].
         lambda_candidates: with ``lambda_max="auto"``: the values tried; must include 0.
         lambda_criterion: with ``lambda_max="auto"``: a
-            [`LambdaCriterion`][dann_lightning.lambda_search.LambdaCriterion].
+            [`LambdaCriterion`][dann_lightning.lambda_search.LambdaCriterion]; ``None``:
+            ``"consistency"`` here, ``"dev"`` (the one that needs no classes) for the regressor.
         validation_fraction: with ``lambda_max="auto"`` and a criterion that needs source labels
             (``"source_acc"``, ``"dev"``): the fraction of source rows held out to score on.
         lambda_schedule: ``"ganin"`` (the paper's ramp) or ``"constant"``.
@@ -349,9 +361,11 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
 
     With ``standardize=True`` the targets are standardised too, with the mean and standard deviation
     of the source targets ``y`` (``y_mean_``, ``y_std_``); ``predict`` returns numbers in ``y``'s
-    units. ``score`` is R². With ``lambda_max="auto"``, ``lambda_criterion`` must be ``"dev"`` (the
-    other criteria need classes). Like the classifier, a subclass whose ``fit(X, y)`` calls
-    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator`` (``tests/test_sklearn.py``).
+    units. ``score`` is R². Two defaults differ from the classifier's: ``lambda_max`` is 0.1 (1.0 cost
+    18-64% in target RMSE on the regression shifts, 0.1 cost 2-15%: ``docs/regression.md``), and
+    ``lambda_max="auto"`` scores its candidates with ``"dev"``, the one criterion that needs no
+    classes. Like the classifier, a subclass whose ``fit(X, y)`` calls
+    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator`` (``tests/test_sklearn_regressor.py``).
 
     Attributes:
         n_features_in_: number of input features.
@@ -367,7 +381,7 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
         >>> rng = np.random.default_rng(0)
         >>> X = rng.normal(size=(200, 3)); y = 10 + 3 * X[:, 0] - X[:, 1]
         >>> X_target = rng.normal(size=(200, 3)) + [0.5, 0.0, 0.0]
-        >>> reg = DANNRegressor(hidden_features=(16,), max_epochs=20, lr=1e-2, lambda_max=0.1, random_state=0)
+        >>> reg = DANNRegressor(hidden_features=(16,), max_epochs=20, lr=1e-2, random_state=0)
         >>> reg.fit(X, y, X_target=X_target).score(X, y) > 0.8  # R²
         True
         >>> reg.predict(X[:3]).shape, reg.transform(X[:3]).shape
@@ -375,6 +389,8 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
     """
 
     _task = "regression"
+    _default_lambda_max = 0.1
+    _default_lambda_criterion = "dev"
 
     def fit(self, X: Any, y: Any, X_target: Any = None) -> DANNRegressor:
         """Train on source rows ``X`` with numeric targets ``y``, shape ``(n_samples,)``, and

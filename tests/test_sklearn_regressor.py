@@ -71,7 +71,9 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="y"):
         DANNRegressor().fit(X, np.where(np.arange(len(y)) == 3, np.nan, y), X_target=X_target)
     with pytest.raises(ConfigurationError, match=r"lambda_criterion='consistency'.*'dev'"):
-        DANNRegressor(**QUICK, max_epochs=1, lambda_max="auto").fit(X, y, X_target=X_target)
+        DANNRegressor(**QUICK, max_epochs=1, lambda_max="auto", lambda_criterion="consistency").fit(
+            X, y, X_target=X_target
+        )
 
 
 def test_huber_loss_is_passed_to_the_module_and_trains_another_model():
@@ -89,3 +91,15 @@ def test_a_loss_of_the_other_task_is_named():
         DANNRegressor(**QUICK, max_epochs=1, loss="cross_entropy").fit(X, y, X_target=X_target)
     with pytest.raises(ConfigurationError, match=r"loss='huber' is not a classification loss.*'cross_entropy'"):
         DANNClassifier(**QUICK, max_epochs=1, loss="huber").fit(X, y > 46, X_target=X_target)
+
+
+def test_each_estimator_resolves_its_own_lambda_defaults():
+    """None (the parameter's default) is 1.0 / consistency for the classifier, 0.1 / dev for the regressor."""
+    X, y, X_target = shifted_rows()
+    reg = DANNRegressor(**QUICK, max_epochs=1, random_state=0).fit(X, y, X_target=X_target)
+    assert reg.lambda_max is None and reg.lambda_max_ == 0.1 and reg.module_.hparams.lambda_max == 0.1
+    clf = DANNClassifier(**QUICK, max_epochs=1, random_state=0).fit(X, y > 46, X_target=X_target)
+    assert clf.lambda_max_ == 1.0 and clf.module_.hparams.lambda_criterion == "consistency"
+    auto = DANNRegressor(**QUICK, max_epochs=2, lambda_max="auto", random_state=0).fit(X, y, X_target=X_target)
+    assert auto.module_.hparams.lambda_criterion == "dev" and auto.lambda_max_ in (0.0, 0.1, 0.3, 1.0)
+    assert set(auto.lambda_scores_) == {0.0, 0.1, 0.3, 1.0}
