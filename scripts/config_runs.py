@@ -83,13 +83,14 @@ def run_plan(
     return "\n\n".join(table(title, rows) for title, rows in tables.items())
 
 
-def save_json(path: str, tables: dict[str, dict[str, list[dict]]]) -> None:
-    """The per-seed target accuracies of every table, with the command that measured them: what
-    ``scripts/figures.py`` draws the accuracy-per-seed figures from."""
+def save_json(path: str, tables: dict[str, dict[str, list[dict]]], metric: str = "accuracy") -> None:
+    """The per-seed ``metric`` (target test accuracy, or a regression's ``"rmse"``) of every table,
+    with the command that measured them: what ``scripts/figures.py`` draws the per-seed figures from."""
     record = {
         "command": "python " + " ".join(["scripts/" + Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "metric": metric,
         "tables": {
-            title: {row: [round(r["accuracy"], 4) for r in results] for row, results in rows.items()}
+            title: {row: [round(r[metric], 4) for r in results] for row, results in rows.items()}
             for title, rows in tables.items()
         },
     }

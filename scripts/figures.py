@@ -9,6 +9,8 @@
 - ``accuracy_per_seed.png``: every seed's target test accuracy of the results tables (moons,
   digits -> digits-M, the tabular shift), read from ``docs/assets/data/{moons,digits,tabular}.json``,
   which the results scripts write with ``--json`` (each file names the command that measured it).
+- ``regression_per_seed.png``: every seed's target test RMSE of source-only, DANN and the oracle on
+  each regression shift, from ``docs/assets/data/regression.json`` (``scripts/regression_results.py --json``).
 - ``suite_gain.png``: DANN's gain over source-only on every (task, network) pair of the shift
   suite, from ``docs/assets/data/shift_suite.json`` (``scripts/shift_suite.py --json``).
 - ``digits_tsne.png``: t-SNE of source and target features on digits -> digits-M, trained
@@ -41,6 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "docs" / "assets"
 DATA = ASSETS / "data"
 RESULTS = {"moons": "Two moons, 35 degrees", "digits": "digits -> digits-M", "tabular": "Tabular shift, 20 features"}
+REGRESSION = {
+    "covariate": "Covariate shift, 10 features",
+    "sparse": "Target region sparse in the source",
+    "diabetes_bmi": "Diabetes, split by BMI (label units)",
+}
 
 
 def moons_boundaries(root: Path) -> Path:
@@ -101,27 +108,39 @@ def schedules() -> Path:
 
 
 def accuracy_per_seed() -> Path:
-    """One panel per results table: each row's seeds as dots, the median as a bar."""
+    """One panel per classification results table: each row's seeds as dots, the median as a bar."""
     present = [name for name in RESULTS if (DATA / f"{name}.json").is_file()]
     records = {name: json.loads((DATA / f"{name}.json").read_text()) for name in present}
     missing = sorted(set(RESULTS) - set(records))
     if missing:  # a results script not run with --json yet: its panel is left out, and said so
         print(f"accuracy_per_seed: no {', '.join(f'docs/assets/data/{name}.json' for name in missing)}; drawn without")
-    figure, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.4), squeeze=False)
-    axes = axes[0]
-    for axis, (name, record) in zip(axes, records.items(), strict=True):
-        rows = next(iter(record["tables"].values()))  # the main table
-        for y, accuracies in enumerate(rows.values()):
-            axis.scatter(accuracies, [y] * len(accuracies), s=22, alpha=0.7, zorder=3)
-            axis.plot([statistics.median(accuracies)] * 2, [y - 0.3, y + 0.3], c="black", lw=1.5)
+    main_tables = {name: next(iter(record["tables"].values())) for name, record in records.items()}  # the first
+    panels = [(RESULTS[name], records[name]["command"], rows) for name, rows in main_tables.items()]
+    return per_seed(panels, "target test accuracy", "accuracy_per_seed.png")
+
+
+def regression_per_seed() -> Path:
+    """One panel per regression shift (each in its label's units): every seed's target test RMSE."""
+    record = json.loads((DATA / "regression.json").read_text())
+    panels = [(REGRESSION.get(kind, kind), record["command"], rows) for kind, rows in record["tables"].items()]
+    return per_seed(panels, "target test RMSE (lower is better)", "regression_per_seed.png")
+
+
+def per_seed(panels: list[tuple[str, str, dict[str, list[float]]]], xlabel: str, name: str) -> Path:
+    """Panels of (title, command, {row: one value per seed}): the seeds as dots, the median as a bar."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for axis, (title, command, rows) in zip(axes[0], panels, strict=True):
+        for y, values in enumerate(rows.values()):
+            axis.scatter(values, [y] * len(values), s=22, alpha=0.7, zorder=3)
+            axis.plot([statistics.median(values)] * 2, [y - 0.3, y + 0.3], c="black", lw=1.5)
         axis.set_yticks(range(len(rows)), [row.split(" (")[0] for row in rows], fontsize=8)
         axis.set_ylim(len(rows) - 0.5, -0.5)
-        axis.set_xlabel("target test accuracy", fontsize=8)
-        axis.set_title(f"{RESULTS[name]}\n{shown(record['command'])}", fontsize=7.5)
+        axis.set_xlabel(xlabel, fontsize=8)
+        axis.set_title(f"{title}\n{shown(command)}", fontsize=7.5)
         axis.grid(axis="x", alpha=0.3)
     figure.suptitle("Every seed (dots) and the median (bar)", fontsize=10)
     figure.tight_layout()
-    return save(figure, "accuracy_per_seed.png")
+    return save(figure, name)
 
 
 def suite_gain() -> Path:
@@ -213,6 +232,7 @@ def main() -> None:
     figures = {
         "schedules": lambda root: schedules(),
         "accuracy_per_seed": lambda root: accuracy_per_seed(),
+        "regression_per_seed": lambda root: regression_per_seed(),
         "suite_gain": lambda root: suite_gain(),
         "moons_boundaries": moons_boundaries,
         "digits_tsne": digits_tsne,

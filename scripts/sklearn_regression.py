@@ -2,8 +2,9 @@
 
 Each run draws `make_regression_shift(kind, seed=s)`, fits `DANNRegressor(lambda_max=L,
 random_state=s)` (every other parameter at its default) on the labelled source and the unlabelled
-target training rows, and reports the target test RMSE. lambda_max 0 is source-only; `auto`
-chooses among 0, 0.1, 0.3 and 1 by DEV on held-out source rows, without target labels.
+target training rows, and reports the target test RMSE. lambda_max 0 is source-only; 0.1 the
+estimator's default; `auto` chooses among 0, 0.1, 0.3 and 1 by DEV (the regressor's criterion) on
+held-out source rows, without target labels.
 
     python scripts/sklearn_regression.py                                    # 5 seeds, covariate + diabetes_bmi
     python scripts/sklearn_regression.py --kinds sparse --lambdas 0 0.1 --seeds 2 --jobs 2
@@ -30,8 +31,7 @@ def run(kind: str, lambda_max: float | str, seed: int) -> dict:
     shift = make_regression_shift(kind, seed=seed)
     (x_source, y_source), (x_target, _), (x_test, y_test) = shift.source_train, shift.target_train, shift.target_test
     start = time.perf_counter()
-    criterion = {"lambda_criterion": "dev"} if lambda_max == "auto" else {}
-    reg = DANNRegressor(lambda_max=lambda_max, random_state=seed, **criterion)
+    reg = DANNRegressor(lambda_max=lambda_max, random_state=seed)
     reg.fit(x_source, y_source, X_target=x_target)
     rmse = float(((reg.predict(x_test) - y_test) ** 2).mean() ** 0.5)
     return {"rmse": rmse, "seconds": time.perf_counter() - start, "kept": reg.lambda_max_}
