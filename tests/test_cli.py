@@ -210,6 +210,7 @@ def test_analyze_and_export_errors_are_one_line(tmp_path):
         assert exit_info.value.code == f"dann-lightning: error: checkpoint {missing} does not exist (or is not a file)"
 
 
+@pytest.mark.slow
 def test_test_and_predict_from_a_checkpoint_alone_rebuild_its_model_and_data(tmp_path):
     # Not the moons config's angle (35): the data must come from the checkpoint, not the default.
     small = ["--data.init_args.n_samples=200", "--data.init_args.n_val=50", "--data.init_args.n_test=100"]
@@ -315,6 +316,7 @@ def test_console_entry_point_trains_the_builtin_moons_and_logs_to_tensorboard(tm
     assert lambdas == sorted(lambdas) and lambdas[-1] > 0.9  # two epochs: the ramp runs to the end
 
 
+@pytest.mark.slow
 def test_cli_chooses_lambda_automatically_and_the_checkpoint_keeps_the_choice(tmp_path):
     args = ["--model.init_args.lambda_max=auto", "--model.init_args.lambda_candidates=[0, 1]"]
     cli = build_cli(["fit", *args, *QUICK, *quiet(tmp_path)])

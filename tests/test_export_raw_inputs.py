@@ -129,6 +129,7 @@ def test_pt2_on_raw_rows_gives_the_module_probabilities(tabular_run, tmp_path):
     assert metadata["input"].startswith("float32 rows (N, F) of raw feature values")
 
 
+@pytest.mark.slow
 def test_onnx_runtime_on_raw_rows_gives_the_module_probabilities(tabular_run, tmp_path):
     pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
     metadata = export_checkpoint(tabular_run, tmp_path, "onnx")
@@ -207,6 +208,7 @@ def test_images_export_with_their_channel_normalisation(image_run, tmp_path):
     np.testing.assert_allclose(probabilities, image_run["probabilities"], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_onnx_runtime_on_raw_images_gives_the_module_probabilities(image_run, tmp_path):
     pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
     export_model(image_run["model"], tmp_path, datamodule=image_run["data"], formats=["onnx"])
@@ -241,6 +243,7 @@ def run_recipe(title: str, where: Path, monkeypatch) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_the_serving_recipe_for_tables(tabular_run, tmp_path, monkeypatch):
     pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
     pytest.importorskip("onnxruntime", reason="optional (pip install 'dann_lightning[onnx]')")
@@ -255,6 +258,7 @@ def test_the_serving_recipe_for_tables(tabular_run, tmp_path, monkeypatch):
     assert served["predicted"] == [str(i) for i in tabular_run["probabilities"].argmax(axis=1)]
 
 
+@pytest.mark.slow
 def test_the_serving_recipe_for_images(image_run, tmp_path, monkeypatch):
     pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
     pytest.importorskip("onnxruntime", reason="optional (pip install 'dann_lightning[onnx]')")

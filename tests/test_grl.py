@@ -46,6 +46,7 @@ def test_gradient_keeps_bf16_dtype_under_cpu_autocast():
     torch.testing.assert_close(captured["reversed"], -0.5 * captured["upstream"])
 
 
+@pytest.mark.slow
 def test_changing_coefficient_does_not_recompile():
     backend = CompileCounterWithBackend("aot_eager")
     grl = GradientReversal()

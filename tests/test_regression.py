@@ -213,6 +213,7 @@ def test_a_bad_regression_target_names_file_row_and_column(tmp_path, cell, messa
         data.setup("fit")
 
 
+@pytest.mark.slow
 def test_tabular_regression_standardises_targets_and_predicts_in_original_units(tmp_path):
     from dann_lightning.callbacks import PredictionWriter
     from dann_lightning.data import TabularDataModule
