@@ -361,11 +361,12 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
 
     With ``standardize=True`` the targets are standardised too, with the mean and standard deviation
     of the source targets ``y`` (``y_mean_``, ``y_std_``); ``predict`` returns numbers in ``y``'s
-    units. ``score`` is R². Two defaults differ from the classifier's: ``lambda_max`` is 0.1 (1.0 cost
-    18-64% in target RMSE on the regression shifts, 0.1 cost 2-15%: ``docs/regression.md``; no
-    setting beat source-only there), and
-    ``lambda_max="auto"`` scores its candidates with ``"dev"``, the one criterion that needs no
-    classes. Like the classifier, a subclass whose ``fit(X, y)`` calls
+    units. ``score`` is R².
+
+    Two defaults differ from the classifier's: ``lambda_max`` is 0.1 (on the regression shifts of
+    ``docs/regression.md`` 1.0 cost 18-64% in target RMSE, 0.1 cost 2-15%, and no setting beat
+    source-only), and ``lambda_max="auto"`` scores its candidates with ``"dev"``, the one criterion
+    that needs no classes. Like the classifier, a subclass whose ``fit(X, y)`` calls
     ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator`` (``tests/test_sklearn_regressor.py``).
 
     Attributes:
