@@ -118,9 +118,10 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         scaler = StandardScaler().fit(X) if self.standardize else None
         x_source, x_target = self._scale(scaler, X), self._scale(scaler, X_target)
         seed = self._seed()
-        searching = self._lambda_max() == "auto"
+        lambda_max, criterion = self._lambda_settings()
+        searching = lambda_max == "auto"
         held_out: dict[str, np.ndarray] = {}
-        if searching and self._lambda_criterion() in SOURCE_LABEL_CRITERIA:
+        if searching and criterion in SOURCE_LABEL_CRITERIA:
             x_source, x_val, y_encoded, y_val = train_test_split(
                 x_source, y_encoded, test_size=self.validation_fraction, random_state=seed,
                 stratify=y_encoded if self._task == "classification" else None,
@@ -137,7 +138,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         )
         with torch.random.fork_rng(devices=[]), _quiet_lightning(self.verbose), tempfile.TemporaryDirectory() as root:
             torch.manual_seed(seed)
-            module = self._build_module(X.shape[1], width)
+            module = self._build_module(X.shape[1], width, lambda_max, criterion)
             trainer = L.Trainer(
                 accelerator=self.accelerator,
                 devices=self.devices,
@@ -159,7 +160,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             setattr(self, name, value)
         self.scaler_ = scaler
         search = module.lambda_search
-        self.lambda_max_ = search.chosen_lambda if search is not None else float(self._lambda_max())
+        self.lambda_max_ = search.chosen_lambda if search is not None else float(lambda_max)
         self.lambda_scores_ = dict(search.last_scores) if search is not None else {}
         return self
 
@@ -196,7 +197,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             return int(self.random_state)  # as configs/moons.yaml's seed_everything: the same int, the same run
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _build_module(self, n_features: int, width: int) -> DANNLitModule:
+    def _build_module(self, n_features: int, width: int, lambda_max: float | str, criterion: str) -> DANNLitModule:
         n_outputs, width = width, list(self.hidden_features)[-1]
         task = {"task": "regression", "num_outputs": n_outputs} if self._task == "regression" else {}
         # The order of construction is the CLI's: a seed gives the weights configs/moons.yaml starts from.
@@ -210,18 +211,18 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             **task,
             optimizer=partial(torch.optim.Adam, lr=self.lr),
             loss=self.loss,
-            lambda_max=self._lambda_max(),
+            lambda_max=lambda_max,
             lambda_candidates=self.lambda_candidates,
-            lambda_criterion=self._lambda_criterion(),
+            lambda_criterion=criterion,
             lambda_schedule=self.lambda_schedule,
             lr_schedule=self.lr_schedule,
         )
 
-    def _lambda_max(self) -> float | str:
-        return self._default_lambda_max if self.lambda_max is None else self.lambda_max
-
-    def _lambda_criterion(self) -> str:
-        return self._default_lambda_criterion if self.lambda_criterion is None else self.lambda_criterion
+    def _lambda_settings(self) -> tuple[float | str, str]:
+        """``lambda_max`` and ``lambda_criterion``, ``None`` replaced by this estimator's default."""
+        lambda_max = self._default_lambda_max if self.lambda_max is None else self.lambda_max
+        criterion = self._default_lambda_criterion if self.lambda_criterion is None else self.lambda_criterion
+        return lambda_max, criterion
 
     def _check_params(self) -> None:
         name = type(self).__name__
