@@ -114,8 +114,9 @@ def accuracy_per_seed() -> Path:
     missing = sorted(set(RESULTS) - set(records))
     if missing:  # a results script not run with --json yet: its panel is left out, and said so
         print(f"accuracy_per_seed: no {', '.join(f'docs/assets/data/{name}.json' for name in missing)}; drawn without")
-    main_tables = {name: next(iter(record["tables"].values())) for name, record in records.items()}  # the first
-    panels = [(RESULTS[name], records[name]["command"], rows) for name, rows in main_tables.items()]
+    panels = [  # each record's first table is its main one
+        (RESULTS[name], record["command"], next(iter(record["tables"].values()))) for name, record in records.items()
+    ]
     return per_seed(panels, "target test accuracy", "accuracy_per_seed.png")
 
 
