@@ -139,6 +139,27 @@ class DomainDataModule(L.LightningDataModule):
         samples = [dataset[index] for index in range(min(2, len(dataset)))]
         return torch.stack([torch.as_tensor(sample[0]) for sample in samples])
 
+    @property
+    def has_source_val(self) -> bool:
+        """Whether validation serves labelled source rows (``source_val``)."""
+        return self.source_val is not None
+
+    def unscale_targets(self, values: Tensor) -> Tensor:
+        """Regression values in the units the labels were read in: as they are here (no label scaling);
+        data modules that scale their labels override this."""
+        return values
+
+    def prediction_ids(self) -> tuple[str, Any] | None:
+        """``(column name, ids)`` of the predicted rows; ``None`` here (rows are named by index)."""
+        return None
+
+    def model_inputs(self, input_shape: Sequence[int] | None = None) -> Any:
+        """What a deployed model's raw input is (shape, preprocessing to fold in, names): a
+        [`ModelInputs`][dann_lightning.preprocessing.ModelInputs]."""
+        from dann_lightning.preprocessing import model_inputs  # preprocessing reads data modules' statistics
+
+        return model_inputs(self, input_shape)
+
     def _datasets(self, name: str) -> list[tuple[str, Dataset]]:
         """``[(display name, dataset)]`` of attribute ``name``: one entry, or one per source domain."""
         value = getattr(self, name)
