@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from dann_lightning.errors import ConfigurationError, DataError
 from dann_lightning.labels import check_labels
 
-__all__ = ["check_labels", "check_training_batch", "unpack_evaluation_batch", "unpack_training_batch"]
+__all__ = [
+    "check_labels",
+    "check_training_batch",
+    "training_batch",
+    "unpack_evaluation_batch",
+    "unpack_training_batch",
+]
 
 
 def unpack_training_batch(batch: Mapping[str, Any]) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
@@ -68,3 +75,20 @@ def check_training_batch(
             check_labels(y_s, num_classes, name)
         else:
             labels_check(y_s, name)
+
+
+def training_batch(
+    batch: Mapping[str, Any], head: Any, checked_for: Any = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(x_source, y_source, x_target, domain ids)`` of a training batch, the sources concatenated.
+
+    ``checked_for``: a model whose ``task``, ``num_classes`` and ``num_sources`` the batch is checked
+    against (syncs with the device: pass it for the first batch of a fit only).
+    """
+    sources, x_t = unpack_training_batch(batch)
+    if checked_for is not None:
+        model = checked_for
+        check_training_batch(sources, x_t, model.num_classes, model.num_sources, labels_check=model.task.check_labels)
+    x_s = torch.cat([x for x, _ in sources]) if len(sources) > 1 else sources[0][0]
+    y_s = torch.cat([y for _, y in sources]) if len(sources) > 1 else sources[0][1]
+    return x_s, y_s, x_t, head.labels([len(x) for x, _ in sources], len(x_t), x_t.device)

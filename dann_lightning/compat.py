@@ -40,3 +40,12 @@ def count_optimizer_steps_in_the_automatic_loop(checkpoint: dict[str, Any]) -> N
         return
     if automatic["optimizer"]["step"]["total"]["completed"] == 0 and manual["total"]["completed"] > 0:
         automatic["optimizer"]["step"] = copy.deepcopy(manual)
+
+
+def rename_candidate_keys(checkpoint: dict[str, Any]) -> None:
+    """Let a checkpoint of ``lambda_max="auto"`` written before 0.2 load: its candidates were kept
+    under ``lambda_search.`` in the state dict, now under ``candidates.`` (our own format, not
+    Lightning's; here beside the other old-checkpoint step so that both are found in one place)."""
+    state = checkpoint.get("state_dict", {})
+    for key in [key for key in state if key.startswith("lambda_search.")]:
+        state["candidates." + key.removeprefix("lambda_search.")] = state.pop(key)

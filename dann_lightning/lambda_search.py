@@ -18,130 +18,37 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import Metric
-from torchmetrics.classification import MulticlassAccuracy
-from torchmetrics.utilities import dim_zero_cat
 
-from dann_lightning.analysis.scores import SCORES
+from dann_lightning.analysis.scores import NeighbourhoodConsistency, neighbour_agreement
+from dann_lightning.candidates import Candidates
 from dann_lightning.checks import check_choice, check_real
 from dann_lightning.errors import ConfigurationError
+from dann_lightning.metrics import DomainMetrics
+from dann_lightning.selection import SCORE_SPECS, LambdaCriterion, SelectionScore
 
-LambdaCriterion = Literal["consistency", "source_acc", "entropy", "im", "snd", "dev"]
+if TYPE_CHECKING:
+    from dann_lightning.data.contract import DomainData
+
+__all__ = [
+    "DEFAULT_LAMBDA_CANDIDATES",
+    "LambdaCriterion",
+    "LambdaSearch",
+    "NeighbourhoodConsistency",
+    "check_lambda_search",
+    "neighbour_agreement",
+]
+
 DEFAULT_LAMBDA_CANDIDATES = (0.0, 0.1, 0.3, 1.0)
-SOURCE_LABEL_CRITERIA = ("source_acc", "dev")  # scored on labelled source validation rows
+SOURCE_LABEL_CRITERIA = tuple(name for name, spec in SCORE_SPECS.items() if spec.needs_source_labels)
 
 
-def neighbour_agreement(inputs: Tensor, labels: Tensor, num_classes: int, k: int = 10) -> Tensor:
-    """Chance-corrected agreement of each row's label with its ``k`` nearest rows' labels.
-
-    ``(a - e) / (1 - e)`` with ``a`` the fraction of (row, neighbour) pairs that share a label and
-    ``e = sum_c pi_c ** 2`` the agreement expected of labels drawn at random with the labelling's
-    own class frequencies ``pi``. 1: neighbours always agree; 0: no better than chance (and for a
-    labelling with a single class).
-
-    Examples:
-        >>> x = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
-        >>> neighbour_agreement(x, torch.tensor([0, 0, 0, 1, 1, 1]), 2, k=2).item()
-        1.0
-        >>> neighbour_agreement(x, torch.tensor([0, 0, 0, 0, 0, 0]), 2, k=2).item()
-        0.0
-    """
-    points = inputs.flatten(1).double()
-    k = min(k, len(points) - 1)
-    distances = torch.cdist(points, points)
-    distances.fill_diagonal_(float("inf"))
-    neighbours = distances.topk(k, largest=False).indices
-    agreement = (labels[neighbours] == labels[:, None]).double().mean()
-    frequencies = torch.bincount(labels, minlength=num_classes).double() / len(labels)
-    expected = (frequencies**2).sum()
-    if expected >= 1.0 - 1e-12:
-        return torch.tensor(0.0, dtype=torch.float64)
-    return (agreement - expected) / (1.0 - expected)
-
-
-class NeighbourhoodConsistency(Metric):
-    """[`neighbour_agreement`][dann_lightning.lambda_search.neighbour_agreement] of the predicted
-    classes of target rows, in their input space; higher is better.
-
-    Args:
-        num_classes: classes of the classifier.
-        k: neighbours per row.
-        max_samples: use at most this many rows (evenly spaced), bounding the N x N distances.
-    """
-
-    is_differentiable = False
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self, num_classes: int, k: int = 10, max_samples: int = 2000, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.num_classes, self.k, self.max_samples = num_classes, k, max_samples
-        self.add_state("inputs", [], dist_reduce_fx="cat")
-        self.add_state("predictions", [], dist_reduce_fx="cat")
-
-    def update(self, inputs: Tensor, logits: Tensor) -> None:
-        self.inputs.append(inputs.detach().flatten(1).float())
-        self.predictions.append(logits.detach().argmax(dim=1))
-
-    def compute(self) -> Tensor:
-        inputs, predictions = dim_zero_cat(self.inputs), dim_zero_cat(self.predictions)
-        if len(inputs) > self.max_samples:
-            keep = torch.linspace(0, len(inputs) - 1, self.max_samples, device=inputs.device).round().long()
-            inputs, predictions = inputs[keep], predictions[keep]
-        if len(inputs) < 2:
-            return torch.tensor(float("nan"))
-        return neighbour_agreement(inputs, predictions, self.num_classes, self.k).float()
-
-
-class CandidateScore(nn.Module):
-    """One candidate's criterion, fed with every validation batch of every domain."""
-
-    def __init__(self, criterion: str, num_classes: int, sample_losses: Callable[[Tensor, Tensor], Tensor]) -> None:
-        super().__init__()
-        self.criterion = criterion
-        self.sample_losses = sample_losses
-        if criterion == "consistency":
-            self.metric: Metric = NeighbourhoodConsistency(num_classes)
-        elif criterion == "source_acc":
-            self.metric = MulticlassAccuracy(num_classes, average="micro")
-        else:
-            self.metric = SCORES[criterion](num_classes) if criterion == "im" else SCORES[criterion]()
-
-    @property
-    def higher_is_better(self) -> bool:
-        return bool(self.metric.higher_is_better)
-
-    @property
-    def needs_source_labels(self) -> bool:
-        return self.criterion in SOURCE_LABEL_CRITERIA
-
-    def update(self, domain: str, inputs: Tensor, features: Tensor, logits: Tensor, labels: Tensor | None) -> None:
-        if domain == "target":
-            if self.criterion == "consistency":
-                self.metric.update(inputs, logits)
-            elif self.criterion == "dev":
-                self.metric.update(features)
-            elif self.criterion != "source_acc":
-                self.metric.update(logits)
-        elif labels is not None:  # a labelled source
-            if self.criterion == "source_acc":
-                self.metric.update(logits, labels)
-            elif self.criterion == "dev":
-                self.metric.update(features, losses=self.sample_losses(logits, labels))
-
-    def compute(self) -> float:
-        value = float(self.metric.compute()) if self.metric.update_called else float("nan")
-        self.metric.reset()
-        return value
-
-
-class LambdaSearch(nn.Module):
+class LambdaSearch(Candidates):
     """The candidates of ``lambda_max="auto"``: their networks, their scores and the choice.
 
     Training sums the candidates' losses (each candidate's parameters get exactly their own
@@ -169,7 +76,7 @@ class LambdaSearch(nn.Module):
         lambdas: Sequence[float],
         criterion: str,
         num_classes: int,
-        metrics: Sequence[nn.Module],
+        metrics: Sequence[DomainMetrics],
         sample_losses: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
@@ -178,8 +85,7 @@ class LambdaSearch(nn.Module):
         self.candidates = nn.ModuleList(
             nn.ModuleDict({name: copy.deepcopy(net) for name, net in networks.items()}) for _ in self.lambdas
         )
-        losses = sample_losses or _cross_entropy_per_sample
-        self.scores = nn.ModuleList(CandidateScore(criterion, num_classes, losses) for _ in self.lambdas)
+        self.scores = nn.ModuleList(SelectionScore(criterion, num_classes, sample_losses) for _ in self.lambdas)
         self.metrics = nn.ModuleList(metrics)
         self.register_buffer("chosen", torch.tensor(-1))  # index of the kept candidate; -1: none yet
         # A host copy of the buffer, read at every step without a device synchronisation; read
@@ -199,6 +105,19 @@ class LambdaSearch(nn.Module):
     def chosen_lambda(self) -> float | None:
         """``lambda_max`` of the kept candidate, or ``None`` before the first validation."""
         return None if self.chosen_index < 0 else self.lambdas[self.chosen_index]
+
+    @property
+    def kept_index(self) -> int:
+        return self.chosen_index
+
+    def trained(self, model: nn.Module) -> list[nn.Module]:
+        return list(self.candidates)
+
+    def metrics_of(self, index: int) -> DomainMetrics:
+        return self.metrics[index]
+
+    def check_fit(self, trainer: Any, data: Any) -> None:
+        check_search_data(self, trainer, data)
 
     def keep(self, index: int) -> None:
         """Make candidate ``index`` the kept one."""
@@ -223,9 +142,14 @@ class LambdaSearch(nn.Module):
         self.keep(best)
         return best
 
-    def end_validation(self, model: nn.Module) -> dict[str, Any]:
+    def end_validation(self, model: nn.Module, *, sanity_checking: bool = False) -> dict[str, Any]:
         """Choose, copy the kept candidate's weights into ``model``, and return what to log: the kept
-        candidate's metrics under the usual names, each candidate's score, the chosen ``lambda_max``."""
+        candidate's metrics under the usual names, each candidate's score, the chosen ``lambda_max``.
+        The sanity check's untrained candidates only check that the data feeds the scores."""
+        if sanity_checking:
+            check_scored(self)
+            self.reset()
+            return {}
         best = self.choose()
         self.copy_into(model, best)
         # Values, not Metric objects: which object backs a name may change between epochs, which
@@ -272,10 +196,6 @@ class LambdaSearch(nn.Module):
                 module.reset()
 
 
-def _cross_entropy_per_sample(logits: Tensor, labels: Tensor) -> Tensor:
-    return F.cross_entropy(logits.float(), labels, reduction="none")
-
-
 def _forget_chosen_index(search: LambdaSearch, incompatible_keys: Any) -> None:
     search._chosen_index = None  # the loaded buffer holds the choice now
 
@@ -291,14 +211,14 @@ def check_scored(search: LambdaSearch) -> None:
         )
 
 
-def check_search_data(search: LambdaSearch, trainer: Any, datamodule: Any) -> None:
+def check_search_data(search: LambdaSearch, trainer: Any, data: DomainData | None) -> None:
     """Raise ConfigurationError before training if ``lambda_max="auto"`` will have nothing to score."""
     if not trainer.limit_val_batches:
         raise ConfigurationError(
             f"lambda_max='auto' chooses among its candidates at validation, but validation is off "
             f"(Trainer(limit_val_batches={trainer.limit_val_batches!r})): enable it, or give lambda_max a number"
         )
-    if search.scores[0].needs_source_labels and getattr(datamodule, "source_val", True) is None:
+    if search.scores[0].needs_source_labels and data is not None and not data.has_source_val:
         raise ConfigurationError(
             f"lambda_max='auto' with lambda_criterion={search.criterion!r} needs labelled source validation data, "
             "but the data module has no source_val: give it source_val (from_arrays: x_source_val, y_source_val), "

@@ -11,12 +11,12 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from dann_lightning.analysis.scores import SCORES, SelectionScoreName
+from dann_lightning.analysis.scores import SelectionScoreName
 from dann_lightning.domain_head import DomainHead
 from dann_lightning.errors import ConfigurationError
+from dann_lightning.selection import SelectionScore
 from dann_lightning.tasks import ClassificationTask, Task
 
-TARGET_SCORES = ("entropy", "im", "snd")  # computed from target predictions alone
 TRAINING_MEANS = ("cls_loss", "domain_loss", "domain_acc")
 
 
@@ -86,14 +86,13 @@ class DomainMetrics(nn.Module):
             }
         )
         self.domain_accuracy = head.accuracy_metric()
-        self.scores = nn.ModuleDict(
-            {name: SCORES[name](num_classes) if name == "im" else SCORES[name]() for name in selection_scores}
-        )
+        losses = self.task.sample_losses
+        self.scores = nn.ModuleDict({name: SelectionScore(name, num_classes, losses) for name in selection_scores})
 
-    def update_training(self, batch_size: int, **values: Tensor) -> None:
-        """Take one training batch's ``cls_loss``, ``domain_loss`` and ``domain_acc``."""
-        for name, value in values.items():
-            self.training_means[name].update(value, batch_size)
+    def update_training(self, batch_size: int, cls_loss: Tensor, domain_loss: Tensor, domain_acc: Tensor) -> None:
+        """Take one training batch's classification loss, domain loss and discriminator accuracy."""
+        for mean, value in zip(self.training_means.values(), (cls_loss, domain_loss, domain_acc), strict=True):
+            mean.update(value, batch_size)
 
     def update(
         self,
@@ -114,15 +113,8 @@ class DomainMetrics(nn.Module):
         if domain_logits is not None:
             domain_ids = torch.full((len(domain_logits),), self.head.domain_id(domain), device=domain_logits.device)
             self.domain_accuracy.update(domain_logits, domain_ids)
-        scores = self.scores
-        if domain == "target":
-            for name in TARGET_SCORES:
-                if name in scores:
-                    scores[name].update(logits)
-            if "dev" in scores:
-                scores["dev"].update(features)
-        elif "dev" in scores and labels is not None:
-            scores["dev"].update(features, losses=self.task.sample_losses(logits, labels))
+        for score in self.scores.values():
+            score.update(domain, None, features, logits, labels)
 
     def metrics(self, stage: str) -> dict[str, Metric]:
         """The metrics of ``stage`` that saw data, by their logged names."""
@@ -136,10 +128,11 @@ class DomainMetrics(nn.Module):
         }
         if stage == "val":
             metrics["val/domain_acc"] = self.domain_accuracy
-            metrics.update({f"val/{name}": score for name, score in self.scores.items()})
-            if "dev" in self.scores and not self.scores["dev"].has_both_domains:
-                metrics.pop("val/dev")  # no labelled source validation data
-                self.scores["dev"].reset()
+            for name, score in self.scores.items():
+                if score.has_data:
+                    metrics[f"val/{name}"] = score.metric
+                else:  # e.g. DEV without labelled source validation rows
+                    score.metric.reset()
         return {name: metric for name, metric in metrics.items() if metric.update_called}
 
 

@@ -19,7 +19,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -31,6 +31,9 @@ from dann_lightning.checks import check_choice
 from dann_lightning.errors import ConfigurationError, DataError
 from dann_lightning.labels import check_labels
 from dann_lightning.losses import classification_loss
+
+if TYPE_CHECKING:
+    from dann_lightning.data.contract import DomainData
 
 TaskName = Literal["classification", "regression"]
 LossName = Literal["cross_entropy", "mse", "huber"]
@@ -64,6 +67,30 @@ class ClassificationTask:
 
     def check_labels(self, labels: Tensor, domain: str) -> None:
         check_labels(labels, self.width, domain)
+
+    def check_outputs(self, logits: Tensor) -> Tensor:
+        """The classifier's output, checked: shape ``(batch, num_classes)``."""
+        if logits.ndim != 2 or logits.shape[1] != self.width:
+            raise ConfigurationError(
+                f"classifier must return logits of shape (batch, num_classes) = ({len(logits)}, {self.width}), "
+                f"got shape {tuple(logits.shape)}"
+            )
+        return logits
+
+    def check_data(self, data: DomainData | None) -> None:
+        """Before training: the data names as many classes as the model has, its labels lie within them."""
+        if data is None:
+            return
+        if data.classes is not None and len(data.classes) != self.width:
+            raise ConfigurationError(
+                f"num_classes={self.width}, but the data has {len(data.classes)} classes {list(data.classes)}: "
+                "leave num_classes out to take it from the data, or name every class in the data module's classes"
+            )
+        data.check_labels(self.width)
+
+    def in_label_units(self, values: Tensor | None, data: DomainData | None) -> Tensor | None:
+        """Class logits or labels: as they are."""
+        return values
 
 
 class RegressionTask:
@@ -112,6 +139,25 @@ class RegressionTask:
             raise DataError(
                 f"{domain} labels must have shape {expected} for num_outputs={self.width}, got {tuple(labels.shape)}"
             )
+
+
+    def check_outputs(self, outputs: Tensor) -> Tensor:
+        """The predictor's output, checked: shape ``(batch, num_outputs)``."""
+        if outputs.ndim == 2 and outputs.shape[1] == self.width:
+            return outputs
+        found = outputs.shape[1] if outputs.ndim == 2 else "none (a 1-D output)" if outputs.ndim == 1 else "?"
+        raise ConfigurationError(
+            f"classifier must return numbers of shape (batch, num_outputs) = ({len(outputs)}, {self.width}), got "
+            f"shape {tuple(outputs.shape)}: its output width is {found}, num_outputs is {self.width}. Make its last "
+            f"layer output {self.width} number(s) (e.g. nn.Linear(..., {self.width})), or set num_outputs to match"
+        )
+
+    def check_data(self, data: DomainData | None) -> None:
+        """Before training: nothing to check beyond the first batch's labels."""
+
+    def in_label_units(self, values: Tensor | None, data: DomainData | None) -> Tensor | None:
+        """Predictions or labels in the units the data module read them in (undoing its label scaling)."""
+        return values if values is None or data is None else data.unscale_targets(values)
 
 
 Task = ClassificationTask | RegressionTask

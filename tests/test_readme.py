@@ -77,6 +77,7 @@ def test_relative_links_resolve(path):
 PUBLIC_MODULES = ["dann_lightning", "dann_lightning.data", "dann_lightning.analysis", "dann_lightning.tasks"]
 PUBLIC_MODULES += ["dann_lightning.sklearn", "dann_lightning.nets", "dann_lightning.callbacks", "dann_lightning.export"]
 PUBLIC_MODULES += ["dann_lightning.schedules", "dann_lightning.grl", "dann_lightning.metrics", "dann_lightning.errors"]
+PUBLIC_MODULES += ["dann_lightning.selection", "dann_lightning.candidates"]
 
 
 def public_names(module) -> list[str]:

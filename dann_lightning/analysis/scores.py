@@ -9,6 +9,10 @@ and reduce across processes under DDP before calling them.
 | information maximization (IM) | Gomes et al., NeurIPS 2010; Liang et al. (SHOT), ICML 2020 | [0, log C] | higher |
 | soft neighbourhood density (SND) | Saito et al., ICCV 2021 | [0, log(N - 1)] | higher |
 | deep embedded validation (DEV) | You et al., ICML 2019 | a risk, ~ target loss | lower |
+| neighbourhood consistency | the cluster assumption, chance-corrected (Cohen's kappa) | [-1, 1] | higher |
+
+Which score reads what, and which way is better, is registered once in
+[`dann_lightning.selection`][dann_lightning.selection].
 """
 
 from __future__ import annotations
@@ -101,6 +105,34 @@ def _logistic(c: float) -> LogisticRegression:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return LogisticRegression(C=c, solver="liblinear", max_iter=1000)
+
+
+def neighbour_agreement(inputs: Tensor, labels: Tensor, num_classes: int, k: int = 10) -> Tensor:
+    """Chance-corrected agreement of each row's label with its ``k`` nearest rows' labels.
+
+    ``(a - e) / (1 - e)`` with ``a`` the fraction of (row, neighbour) pairs that share a label and
+    ``e = sum_c pi_c ** 2`` the agreement expected of labels drawn at random with the labelling's
+    own class frequencies ``pi``. 1: neighbours always agree; 0: no better than chance (and for a
+    labelling with a single class).
+
+    Examples:
+        >>> x = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+        >>> neighbour_agreement(x, torch.tensor([0, 0, 0, 1, 1, 1]), 2, k=2).item()
+        1.0
+        >>> neighbour_agreement(x, torch.tensor([0, 0, 0, 0, 0, 0]), 2, k=2).item()
+        0.0
+    """
+    points = inputs.flatten(1).double()
+    k = min(k, len(points) - 1)
+    distances = torch.cdist(points, points)
+    distances.fill_diagonal_(float("inf"))
+    neighbours = distances.topk(k, largest=False).indices
+    agreement = (labels[neighbours] == labels[:, None]).double().mean()
+    frequencies = torch.bincount(labels, minlength=num_classes).double() / len(labels)
+    expected = (frequencies**2).sum()
+    if expected >= 1.0 - 1e-12:
+        return torch.tensor(0.0, dtype=torch.float64)
+    return (agreement - expected) / (1.0 - expected)
 
 
 # ------------------------------------------------------------------ the metrics
@@ -226,6 +258,40 @@ class DeepEmbeddedValidation(Metric):
         return torch.tensor(dev_risk(weights, losses), dtype=torch.float32)
 
 
+class NeighbourhoodConsistency(Metric):
+    """[`neighbour_agreement`][dann_lightning.analysis.scores.neighbour_agreement] of the predicted
+    classes of target rows, in their input space; higher is better.
+
+    Args:
+        num_classes: classes of the classifier.
+        k: neighbours per row.
+        max_samples: use at most this many rows (evenly spaced), bounding the N x N distances.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, num_classes: int, k: int = 10, max_samples: int = 2000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_classes, self.k, self.max_samples = num_classes, k, max_samples
+        self.add_state("inputs", [], dist_reduce_fx="cat")
+        self.add_state("predictions", [], dist_reduce_fx="cat")
+
+    def update(self, inputs: Tensor, logits: Tensor) -> None:
+        self.inputs.append(inputs.detach().flatten(1).float())
+        self.predictions.append(logits.detach().argmax(dim=1))
+
+    def compute(self) -> Tensor:
+        inputs, predictions = dim_zero_cat(self.inputs), dim_zero_cat(self.predictions)
+        if len(inputs) > self.max_samples:
+            keep = torch.linspace(0, len(inputs) - 1, self.max_samples, device=inputs.device).round().long()
+            inputs, predictions = inputs[keep], predictions[keep]
+        if len(inputs) < 2:
+            return torch.tensor(float("nan"))
+        return neighbour_agreement(inputs, predictions, self.num_classes, self.k).float()
+
+
 def _evenly_spaced(x: Tensor, limit: int) -> Tensor:
     if len(x) <= limit:
         return x
@@ -233,6 +299,7 @@ def _evenly_spaced(x: Tensor, limit: int) -> Tensor:
 
 
 SelectionScoreName = Literal["entropy", "im", "snd", "dev"]
+"""The scores a model logs at validation as ``val/<name>`` (``DANNLitModule(selection_scores=...)``)."""
 SCORES: dict[str, type[Metric]] = {
     "entropy": PredictionEntropy,
     "im": InformationMaximization,
@@ -245,6 +312,7 @@ __all__ = [
     "SCORES",
     "DeepEmbeddedValidation",
     "InformationMaximization",
+    "NeighbourhoodConsistency",
     "PredictionEntropy",
     "SelectionScoreName",
     "SoftNeighborhoodDensity",
@@ -252,5 +320,6 @@ __all__ = [
     "entropy",
     "importance_weights",
     "information_maximization",
+    "neighbour_agreement",
     "soft_neighborhood_density",
 ]
