@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from dann_lightning.metrics import DomainMetrics
@@ -90,3 +91,13 @@ class FixedLambda(Candidates):
 
     def end_validation(self, model: nn.Module, *, sanity_checking: bool) -> Mapping[str, Any]:
         return self._metrics[0].metrics("val")  # Metric objects: Lightning reduces and resets them
+
+
+def sum_over_candidates(parts: list[tuple[Tensor, Tensor, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
+    """``(classification loss, domain loss, discriminator accuracy)`` of every candidate on one batch
+    -> the summed losses (each candidate's parameters get exactly their own gradient) and the mean
+    accuracy. One candidate's pass through untouched: no extra operation on the step's path."""
+    if len(parts) == 1:
+        return parts[0]
+    cls_loss, domain_loss, accuracy = (torch.stack(values).sum() for values in zip(*parts, strict=True))
+    return cls_loss, domain_loss, accuracy / len(parts)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from dann_lightning.analysis.scores import NeighbourhoodConsistency, neighbour_agreement
-from dann_lightning.candidates import Candidates
+from dann_lightning.candidates import Candidates, FixedLambda
 from dann_lightning.checks import check_choice, check_real
 from dann_lightning.errors import ConfigurationError
 from dann_lightning.metrics import DomainMetrics
@@ -245,3 +245,16 @@ def check_lambda_search(lambda_max: object, lambda_candidates: Sequence[float], 
         )
     if len(set(lambda_candidates)) != len(lambda_candidates):
         raise ConfigurationError(f"lambda_candidates must not repeat a value, got {list(lambda_candidates)!r}")
+
+
+def make_candidates(model: nn.Module, scores: Sequence[str]) -> Candidates:
+    """The candidates of ``model`` (its networks and ``task`` built): one,
+    [`FixedLambda`][dann_lightning.candidates.FixedLambda], for a number ``lambda_max``; a
+    [`LambdaSearch`][dann_lightning.lambda_search.LambdaSearch] over copies of its networks for
+    ``"auto"``, each candidate with its own metrics."""
+    hp, task = model.hparams, model.task
+    if hp.lambda_max != "auto":
+        return FixedLambda(hp.lambda_max, model.domain_metrics)
+    networks = {name: getattr(model, name) for name in ("feature_extractor", "classifier", "discriminator")}
+    metrics = [DomainMetrics(task.width, model.domain_head, scores, task) for _ in hp.lambda_candidates]
+    return LambdaSearch(networks, hp.lambda_candidates, hp.lambda_criterion, task.width, metrics, task.sample_losses)

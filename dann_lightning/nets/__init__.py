@@ -17,7 +17,16 @@ from dann_lightning.nets.backbones import (
     parameter_groups,
     scale_learning_rates,
 )
-from dann_lightning.nets.domain_norm import NORMS, DomainBatchNorm, NormName, has_domain_norm, make_norm2d, set_domain
+from dann_lightning.nets.domain_norm import (
+    NORMS,
+    DomainBatchNorm,
+    NormName,
+    features_of_both_domains,
+    features_of_domain,
+    has_domain_norm,
+    make_norm2d,
+    set_domain,
+)
 from dann_lightning.nets.images import MNISTFeatures, SVHNFeatures
 from dann_lightning.nets.mlp import (
     ACTIVATIONS,
@@ -43,6 +52,8 @@ __all__ = [
     "SVHNFeatures",
     "compile_networks",
     "default_discriminator",
+    "features_of_both_domains",
+    "features_of_domain",
     "has_domain_norm",
     "load_backbone_weights",
     "make_activation",

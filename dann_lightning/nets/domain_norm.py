@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from dann_lightning.checks import check_choice, choices_of
-from dann_lightning.domain_head import TARGET_DOMAIN
+from dann_lightning.domain_head import SOURCE_DOMAIN, TARGET_DOMAIN
 from dann_lightning.errors import ConfigurationError
 
 NormName = Literal["none", "batch", "domain"]
@@ -79,3 +80,23 @@ def make_norm2d(norm: NormName, channels: int) -> nn.Module:
 
 
 # ---------------------------------------------------------------------- the paper's CNNs
+
+
+def features_of_both_domains(feature_extractor: nn.Module, x_s: Tensor, x_t: Tensor, feature_pass: str) -> Tensor:
+    """Features of source then target rows: one pass over both (``"joint"``), or one per domain
+    (``"separate"``: batch statistics per domain, each ``DomainBatchNorm`` switched to its domain)."""
+    if feature_pass == "separate":
+        set_domain(feature_extractor, SOURCE_DOMAIN)
+        source = feature_extractor(x_s)
+        set_domain(feature_extractor, TARGET_DOMAIN)
+        return torch.cat([source, feature_extractor(x_t)])
+    return feature_extractor(torch.cat([x_s, x_t]))
+
+
+def features_of_domain(feature_extractor: nn.Module, x: Tensor, domain: str) -> Tensor:
+    """Features of rows of one domain (``"target"``, or a source's name), with each ``DomainBatchNorm``
+    on that domain's statistics; afterwards on the target's, where the deployed model runs."""
+    set_domain(feature_extractor, TARGET_DOMAIN if domain == "target" else SOURCE_DOMAIN)
+    features = feature_extractor(x)
+    set_domain(feature_extractor, TARGET_DOMAIN)
+    return features
