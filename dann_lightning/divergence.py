@@ -24,8 +24,9 @@ class DivergenceWatch(L.Callback):
     Reads ``cls_loss`` and ``domain_loss`` from what ``training_step`` returns. The losses of recent
     batches are kept as (detached) tensors and checked together, one host-device sync per check:
     every ``check_every_n_batches`` batches, at each epoch end, and before any checkpoint is written,
-    so a diverged model never overwrites a checkpoint. [`DANNLitModule`][dann_lightning.DANNLitModule] adds
-    one by itself.
+    so a diverged model never overwrites a checkpoint. [`DANNLitModule`][dann_lightning.DANNLitModule] runs
+    one from its own hooks (a callback would cost Lightning's dispatch at every step); add one to the
+    Trainer's callbacks to check more often, or to watch another module.
 
     Args:
         check_every_n_batches: batches between two checks at most.

@@ -47,6 +47,38 @@ class BatchMean(Metric):
         return (self.total / self.weight).float()
 
 
+class TrainingMeans:
+    """Epoch means of several per-batch scalars, weighted by batch size. A step keeps one stacked
+    row (a single operation, no host-device sync, none of a Metric's per-update bookkeeping); the
+    epoch end reduces the rows, across processes where a strategy is given.
+
+    Examples:
+        >>> means = TrainingMeans()
+        >>> means.update([torch.tensor(1.0), torch.tensor(4.0)], 3)
+        >>> means.update([torch.tensor(2.0), torch.tensor(0.0)], 1)
+        >>> means.compute()
+        tensor([1.2500, 3.0000])
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[Tensor] = []
+        self.weights: list[int] = []
+
+    def update(self, values: Sequence[Tensor], weight: int) -> None:
+        self.rows.append(torch.stack([value.detach() for value in values]))
+        self.weights.append(weight)
+
+    def compute(self, strategy: Any = None) -> Tensor:
+        """The weighted means (summed over processes by ``strategy.reduce``, if given), then forget the rows."""
+        rows = torch.stack(self.rows).double()
+        weights = torch.tensor(self.weights, dtype=torch.float64, device=rows.device)
+        totals = torch.cat([(rows * weights[:, None]).sum(dim=0), weights.sum()[None]])
+        if strategy is not None:
+            totals = strategy.reduce(totals, reduce_op="sum")
+        self.rows, self.weights = [], []
+        return (totals[:-1] / totals[-1]).float()
+
+
 class DomainMetrics(nn.Module):
     """Metrics logged as ``train/<loss>`` (epoch means), ``<stage>/<domain>_<metric>`` (``acc``;
     ``mae``, ``rmse``, ``r2`` for regression), ``val/domain_acc`` and ``val/<score>``.
@@ -76,7 +108,7 @@ class DomainMetrics(nn.Module):
         super().__init__()
         self.head = head
         self.task = ClassificationTask(num_classes) if task is None else task
-        self.training_means = nn.ModuleDict({name: BatchMean() for name in TRAINING_MEANS})
+        self.training_means = TrainingMeans()
         self.evaluation = nn.ModuleDict(
             {
                 f"{stage}_{domain}_{name}": metric
@@ -91,8 +123,7 @@ class DomainMetrics(nn.Module):
 
     def update_training(self, batch_size: int, cls_loss: Tensor, domain_loss: Tensor, domain_acc: Tensor) -> None:
         """Take one training batch's classification loss, domain loss and discriminator accuracy."""
-        for mean, value in zip(self.training_means.values(), (cls_loss, domain_loss, domain_acc), strict=True):
-            mean.update(value, batch_size)
+        self.training_means.update((cls_loss, domain_loss, domain_acc), batch_size)
 
     def update(
         self,
@@ -116,11 +147,16 @@ class DomainMetrics(nn.Module):
         for score in self.scores.values():
             score.update(domain, None, features, logits, labels)
 
+    def training_epoch_means(self, strategy: Any = None) -> dict[str, float]:
+        """``train/cls_loss``, ``train/domain_loss``, ``train/domain_acc``: the epoch's means (over
+        every process, given the Trainer's strategy); empty when no batch was seen."""
+        if not self.training_means.rows:
+            return {}
+        means = self.training_means.compute(strategy).tolist()
+        return {f"train/{name}": mean for name, mean in zip(TRAINING_MEANS, means, strict=True)}
+
     def metrics(self, stage: str) -> dict[str, Metric]:
-        """The metrics of ``stage`` that saw data, by their logged names."""
-        if stage == "train":
-            metrics = {f"train/{name}": mean for name, mean in self.training_means.items()}
-            return {name: metric for name, metric in metrics.items() if metric.update_called}
+        """The metrics of evaluation ``stage`` that saw data, by their logged names."""
         metrics: dict[str, Metric] = {
             f"{stage}/{key.split('_', 1)[1]}": metric
             for key, metric in self.evaluation.items()

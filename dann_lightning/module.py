@@ -15,19 +15,18 @@ from dann_lightning import compat
 from dann_lightning.analysis.scores import SelectionScoreName
 from dann_lightning.batch import training_batch, unpack_evaluation_batch
 from dann_lightning.candidates import Candidates, sum_over_candidates
-from dann_lightning.checkpoints import load_checkpoint
+from dann_lightning.checkpoints import check_output_directories, load_checkpoint
 from dann_lightning.data.contract import domain_data
 from dann_lightning.divergence import DivergenceWatch
 from dann_lightning.domain_head import DomainHead
-from dann_lightning.fit_checks import FitChecks
-from dann_lightning.grl import GradientReversal, grad_reverse
+from dann_lightning.grl import grad_reverse
 from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, LambdaSearch, make_candidates
 from dann_lightning.losses import domain_loss
 from dann_lightning.metrics import DomainMetrics, loader_domain
 from dann_lightning.nets import compile_networks, default_discriminator, features_of_both_domains, features_of_domain
 from dann_lightning.optimization import OPTIMIZATION_MODES
 from dann_lightning.options import ClipAlgorithm, FeaturePass, OptimizationMode, check_options, check_trainer_options
-from dann_lightning.progress import training_progress
+from dann_lightning.progress import total_training_batches, training_progress
 from dann_lightning.schedules import LambdaScheduleName, LRScheduleName, lambda_factor
 from dann_lightning.selection import LambdaCriterion
 from dann_lightning.tasks import LossName, Task, TaskName, make_task
@@ -114,7 +113,7 @@ class DANNLitModule(L.LightningModule):
         self.feature_extractor = feature_extractor
         self.classifier = classifier
         self.discriminator = default_discriminator(num_sources) if discriminator is None else discriminator
-        self.grl = GradientReversal(coeff=0.0)  # holds the kept candidate's lambda_p, for callbacks
+        self.divergence_watch = DivergenceWatch()  # called from this module's hooks: a callback costs every step
         self.optimizer_factory = optimizer
         self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
         self.num_sources = num_sources
@@ -125,7 +124,7 @@ class DANNLitModule(L.LightningModule):
         self.candidates: Candidates | None = None
         if task == "regression" or num_classes is not None:  # else setup() takes the classes from the data
             self._build_for(make_task(task, num_classes=num_classes, num_outputs=num_outputs, loss=loss))
-        self._first_batch_checked = False
+        self._check_next_batch = True
         self._compiled = False
 
     def _build_for(self, task: Task) -> None:
@@ -163,10 +162,10 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Tensor]:
-        x_s, y_s, x_t, domains = training_batch(batch, self.domain_head, None if self._first_batch_checked else self)
-        self._first_batch_checked = True
+        x_s, y_s, x_t, domains = training_batch(batch, self.domain_head, self if self._check_next_batch else None)
+        if self._check_next_batch:
+            self._check_next_batch = False
         factor = self._lambda_factor()
-        self.grl.coeff = self.candidates.kept_lambda * factor
         parts = []
         for nets, lambda_max in zip(self.candidates.trained(self), self.candidates.lambdas, strict=True):
             features = features_of_both_domains(nets.feature_extractor, x_s, x_t, self.hparams.feature_pass)
@@ -192,8 +191,11 @@ class DANNLitModule(L.LightningModule):
         self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(x_s))
         self.domain_metrics.update_training(len(x_s), cls_loss, domain_loss, domain_acc)
         self.optimization.model_step(self, loss)  # manual optimization: backward and step (automatic: Lightning's)
-        # What DivergenceWatch reads: Lightning hands it to on_train_batch_end.
-        return {"loss": loss, "cls_loss": cls_loss.detach(), "domain_loss": domain_loss.detach()}
+        return {"loss": loss, "cls_loss": cls_loss.detach(), "domain_loss": domain_loss.detach()}  # for the watch
+
+    @override
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.divergence_watch.on_train_batch_end(self.trainer, self, outputs, batch, batch_idx)
 
     def domain_logits(self, discriminator: nn.Module, inputs: Tensor) -> Tensor:
         """The discriminator's logits on ``inputs``, checked: one per sample (one per domain with several sources)."""
@@ -246,11 +248,12 @@ class DANNLitModule(L.LightningModule):
 
     @override
     def on_train_epoch_end(self) -> None:
-        self.log_dict(self.domain_metrics.metrics("train"))
-        scalars = {"train/lr": self.trainer.optimizers[0].param_groups[0]["lr"]}  # at the epoch's last batch
+        scalars = self.domain_metrics.training_epoch_means(self.trainer.strategy)
+        scalars["train/lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]  # at the epoch's last batch
         if self.candidates.kept_index >= 0:
-            scalars["train/lambda"] = self.grl.coeff
+            scalars["train/lambda"] = self.current_lambda()  # at the epoch's last batch
         self.log_dict(scalars)
+        self.divergence_watch.check(self.trainer)
 
     @override
     def on_validation_epoch_end(self) -> None:
@@ -269,8 +272,21 @@ class DANNLitModule(L.LightningModule):
         # The first hook Lightning calls once the model is attached, before it checks the Trainer's
         # options itself: the place to name this module's option to use instead.
         check_trainer_options(self.trainer, self.hparams.optimization)
-        watched = any(isinstance(callback, DivergenceWatch) for callback in self.trainer.callbacks)
-        return [FitChecks(), *([] if watched else [DivergenceWatch()])]  # a user's own watch keeps its settings
+        return []
+
+    @override
+    def on_fit_start(self) -> None:  # checks that fail in seconds, before anything is trained or written
+        check_output_directories(self.trainer)
+        self.candidates.check_fit(self.trainer, domain_data(self.trainer.datamodule))
+
+    @override
+    def on_train_start(self) -> None:
+        total_training_batches(self.trainer)  # the schedules need a finite run: say so before any step
+        self.divergence_watch.on_train_start(self.trainer, self)
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.divergence_watch.on_save_checkpoint(self.trainer, self, checkpoint)  # never save a diverged model
 
     @override
     def setup(self, stage: str) -> None:
@@ -281,7 +297,7 @@ class DANNLitModule(L.LightningModule):
             self._build_for(make_task("classification", num_classes=self.num_classes))
             self.hparams.num_classes = self.num_classes  # so that a checkpoint rebuilds the model at once
         if stage == "fit":
-            self._first_batch_checked = False
+            self._check_next_batch = True
             self.task.check_data(data)
             show_the_data(self, data)  # lazy layers take their widths; the candidates start from them
         if self.hparams.compile and not self._compiled:

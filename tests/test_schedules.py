@@ -56,7 +56,7 @@ class RecordSchedules(L.Callback):
         self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.lambdas.append(pl_module.grl.coeff)
+        self.lambdas.append(pl_module.current_lambda())
 
 
 def expected_lambdas(total, lambda_max=1.0):

@@ -39,7 +39,7 @@ class Record(L.Callback):
         self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.lambdas.append(pl_module.grl.coeff)
+        self.lambdas.append(pl_module.current_lambda())
         self.steps.append(trainer.global_step)
         self.losses.append(outputs["loss"].item())
 
