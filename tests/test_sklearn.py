@@ -65,8 +65,8 @@ def test_numpy_in_numpy_out_with_any_labels():
 def test_standardizes_with_source_statistics_only():
     X, y, X_target = shifted_blobs(shift=5.0)
     clf = DANNClassifier(**QUICK, max_epochs=1, random_state=0).fit(X, y, X_target=X_target)
-    np.testing.assert_allclose(clf.scaler_.mean_, X.mean(axis=0))
-    np.testing.assert_allclose(clf.scaler_.scale_, X.std(axis=0))
+    np.testing.assert_allclose(clf.scaler_.mean.numpy(), X.mean(axis=0))  # a Standardizer: float64 statistics
+    np.testing.assert_allclose(clf.scaler_.std.numpy(), X.std(axis=0))
     unscaled = DANNClassifier(**QUICK, max_epochs=1, random_state=0, standardize=False).fit(X, y, X_target=X_target)
     assert unscaled.scaler_ is None
 
