@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from functools import partial
 from numbers import Integral
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,11 @@ from torch import nn
 from dann_lightning.checks import check_choice, check_int, check_real
 from dann_lightning.data_arrays import StandardizedArraysDataModule, standardized_rows
 from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.export import ExportFormat, export_model
 from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, SOURCE_LABEL_CRITERIA
 from dann_lightning.module import DANNLitModule
 from dann_lightning.nets import ACTIVATIONS, MLP, DomainDiscriminator
+from dann_lightning.preprocessing import TABLE_INPUT, Standardize, Unstandardize
 from dann_lightning.quiet import quiet_lightning, quiet_trainer
 
 _INFERENCE_ROWS = 8192  # rows per forward pass in predict / transform: bounds memory, not results
@@ -159,6 +162,39 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """The learned features (the feature extractor's output), shape ``(n_samples, hidden_features[-1])``."""
         return self._forward(X, lambda module, x: module.feature_extractor(x))
+
+    def export(self, out_dir: str | Path, *, formats: Sequence[ExportFormat] | None = None) -> dict[str, Path]:
+        """Write the fitted model for deployment, as ``dann-lightning export`` writes a checkpoint's:
+        ``model.pt2`` and ``model.onnx`` (``formats``; default: pt2, and ONNX where its packages are
+        installed) taking raw rows, the standardisation folded in, and ``export.json`` saying what
+        they take and return ([`export_model`][dann_lightning.export.export_model]).
+
+        The classifier's files return logits (their softmax is ``predict_proba``), the
+        regressor's the predicted numbers in ``y``'s units (``predict``).
+
+        Returns:
+            The written file of each format.
+        """
+        check_is_fitted(self)
+        feature_names = getattr(self, "feature_names_in_", None)
+        order = "feature_names" if feature_names is not None else "X's"
+        return export_model(
+            self.module_,
+            out_dir,
+            input_shape=(self.n_features_in_,),
+            preprocessing=Standardize.from_statistics(self.scaler_) if self.scaler_ is not None else None,
+            formats=formats,
+            metadata={
+                "input": TABLE_INPUT.format(order=order),
+                "feature_names": None if feature_names is None else [str(name) for name in feature_names],
+                "estimator": type(self).__name__,
+            },
+            **self._outputs(),
+        )
+
+    def _outputs(self) -> dict[str, Any]:
+        """What the exported model's outputs are: ``class_names`` or a ``postprocessing``."""
+        raise NotImplementedError
 
     def _logits(self, X: Any) -> np.ndarray:
         return self._forward(X, lambda module, x: module(x))
@@ -329,6 +365,9 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         predicted = self._logits(X).argmax(axis=1)  # first: NotFittedError before any attribute is read
         return self.classes_[predicted]
 
+    def _outputs(self) -> dict[str, Any]:
+        return {"class_names": [str(name) for name in self.classes_]}
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
         logits = torch.from_numpy(self._logits(X)).double()
@@ -399,3 +438,7 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
 
     def _set_target_statistics(self, statistics: tuple[float, float] | None) -> None:
         self.y_mean_, self.y_std_ = statistics or (0.0, 1.0)
+
+    def _outputs(self) -> dict[str, Any]:
+        unscaled = (self.y_mean_, self.y_std_) == (0.0, 1.0)
+        return {"postprocessing": None if unscaled else Unstandardize(self.y_mean_, self.y_std_)}
