@@ -272,7 +272,7 @@ def onnx_available() -> bool:
 
 def load_for_export(ckpt_path: str | Path) -> tuple[L.LightningModule, L.LightningDataModule | None]:
     """The model and data module (``None`` if not stored) of a checkpoint written by ``dann-lightning fit``:
-    [`load_run`][dann_lightning.checkpoints.load_run], which reads no training file."""
+    ``dann_lightning.checkpoints.load_run``, which reads no training file."""
     return load_run(
         ckpt_path,
         needs_data=False,

@@ -150,7 +150,7 @@ def analyze_checkpoints(paths: Sequence[str | Path], out_dir: str | Path, **opti
 
 def load_run(path: str | Path) -> tuple[L.LightningModule, L.LightningDataModule]:
     """The model and data module of a checkpoint written through the CLI (which stores both configs):
-    [`dann_lightning.checkpoints.load_run`][dann_lightning.checkpoints.load_run]."""
+    ``dann_lightning.checkpoints.load_run``."""
     model, datamodule = checkpoints.load_run(
         path,
         needs_data=True,
