@@ -99,8 +99,7 @@ def require_configuration(path: Path, checkpoint: Mapping[str, Any], needed: Seq
     missing = [key for key in needed if key not in saved]
     if missing:
         raise CheckpointError(
-            f"checkpoint {path} does not hold the {' and '.join(missing)} configuration ({NOT_FROM_THE_CLI}): "
-            f"{instead}"
+            f"checkpoint {path} does not hold the {' and '.join(missing)} configuration ({NOT_FROM_THE_CLI}): {instead}"
         )
 
 

@@ -4,7 +4,7 @@ estimator interface, sharing one base (its parameters, ``fit``, ``transform``).
 Numpy in, numpy out: ``fit(X, y, X_target=...)`` trains [`DANNLitModule`][dann_lightning.DANNLitModule] with a
 Lightning ``Trainer`` on labelled source rows ``X, y`` and unlabelled target rows ``X_target``;
 ``predict``, ``predict_proba`` (classifier), ``score`` (accuracy; R² for the regressor) and
-``transform`` (the learned features) follow.
+``transform`` (the learned features) follow, and ``export`` writes what ``dann-lightning export`` writes.
 """
 
 from __future__ import annotations
