@@ -1,11 +1,15 @@
-"""Checks that keep checkpoints and logs safe: readable inputs, writable outputs, before any work."""
+"""Checkpoints in and out: the one loader of a run's model and data module (what the CLI, ``export``
+and ``analyze`` restore), and the checks that keep checkpoints and logs safe (readable inputs,
+writable outputs, before any work)."""
 
 from __future__ import annotations
 
+import pickle
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,8 +35,15 @@ def load_checkpoint(
         subclass = saved_subclass(checkpoint_path, cls)
         if subclass is not None:
             return subclass.load_from_checkpoint(checkpoint_path, *args, **kwargs)
-    try:
+    with _explained_load_errors(checkpoint_path):
         return load(checkpoint_path, *args, **kwargs)
+
+
+@contextmanager
+def _explained_load_errors(checkpoint_path: Any) -> Iterator[None]:
+    """Lightning's failures to rebuild a module, as :class:`CheckpointError` naming the file and what to do."""
+    try:
+        yield
     except KeyError as error:
         raise CheckpointError(
             f"checkpoint {checkpoint_path} is not a Lightning checkpoint: it lacks {error}"
@@ -44,6 +55,72 @@ def load_checkpoint(
             f"checkpoint {checkpoint_path} does not hold the network configuration ({error}): it was written "
             "by a model built in Python; pass feature_extractor=, classifier= and discriminator= again"
         ) from error
+
+
+# Where LightningCLI (`dann-lightning fit`) stores the model's and the data module's configuration.
+SECTIONS = {"model": "hyper_parameters", "data": "datamodule_hyper_parameters"}
+NOT_FROM_THE_CLI = "it was not written by `dann-lightning fit`"
+
+
+def read_checkpoint(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """``path`` checked, and its contents as a weights-only load gives them (tensors memory-mapped).
+
+    A file holding objects a weights-only load refuses reads as ``{}``: nothing the CLI writes.
+    """
+    path = check_checkpoint_file(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError:
+        checkpoint = {}
+    return path, checkpoint if isinstance(checkpoint, dict) else {}
+
+
+def saved_configuration(checkpoint: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``model`` and ``data`` configuration LightningCLI stored in ``checkpoint``, as a config
+    file writes them (``class_path``, ``init_args``); a section it did not store is left out.
+
+    Examples:
+        >>> saved_configuration({"hyper_parameters": {"_class_path": "a.B", "_instantiator": "x", "lr": 0.1}})
+        {'model': {'class_path': 'a.B', 'init_args': {'lr': 0.1}}}
+    """
+    config = {}
+    for key, section in SECTIONS.items():
+        saved = checkpoint.get(section)
+        if isinstance(saved, Mapping) and isinstance(saved.get("_class_path"), str) and "_instantiator" in saved:
+            init_args = {name: value for name, value in saved.items() if not name.startswith("_")}
+            config[key] = {"class_path": saved["_class_path"], "init_args": init_args}
+    return config
+
+
+def require_configuration(path: Path, checkpoint: Mapping[str, Any], needed: Sequence[str], instead: str) -> None:
+    """Raise :class:`CheckpointError` unless ``checkpoint`` holds each ``needed`` section's
+    configuration (``"model"``, ``"data"``); the message ends with ``instead``, what to do."""
+    saved = saved_configuration(checkpoint)
+    missing = [key for key in needed if key not in saved]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} does not hold the {' and '.join(missing)} configuration ({NOT_FROM_THE_CLI}): {instead}"
+        )
+
+
+def load_run(
+    path: str | Path, *, needs_data: bool, instead: str
+) -> tuple[L.LightningModule, L.LightningDataModule | None]:
+    """The model and the data module of a checkpoint written by ``dann-lightning fit``, on the CPU.
+
+    The model is built as the class its configuration names (``DANNLitModule``, ``CDANLitModule``,
+    a user's subclass), its weights restored. The data module is built from its stored
+    configuration and its ``state_dict`` (fitted statistics, feature and class names) restored
+    from the checkpoint: no training file is read, and they may be gone. It is ``None`` when the
+    checkpoint holds no data configuration, unless ``needs_data``: then, as for a file without the
+    model configuration (one saved from Python), :class:`CheckpointError` ends with ``instead``.
+    Every checkpoint ``dann-lightning fit`` of 0.1.0 wrote loads.
+    """
+    path, checkpoint = read_checkpoint(path)
+    require_configuration(path, checkpoint, ("model", "data") if needs_data else ("model",), instead)
+    with _explained_load_errors(path):
+        model = L.LightningModule.load_from_checkpoint(path, map_location="cpu")
+    return model, load_datamodule(path) if "data" in saved_configuration(checkpoint) else None
 
 
 def check_checkpoint_file(path: str | Path) -> Path:

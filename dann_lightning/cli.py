@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import pickle
 import platform
 import shutil
 import sys
@@ -26,8 +25,14 @@ from lightning.pytorch.cli import LightningCLI
 
 from dann_lightning import __version__, builtin_configs
 from dann_lightning.callbacks import PredictionWriter
-from dann_lightning.checkpoints import check_checkpoint_file, check_output_directories
-from dann_lightning.errors import CheckpointError, ConfigurationError, DANNError, MissingFileError
+from dann_lightning.checkpoints import (
+    check_checkpoint_file,
+    check_output_directories,
+    read_checkpoint,
+    require_configuration,
+    saved_configuration,
+)
+from dann_lightning.errors import ConfigurationError, DANNError, MissingFileError
 
 BUILTIN_CONFIG = builtin_configs.resolve("moons")
 SUBCOMMANDS = tuple(LightningCLI.subcommands())  # fit, validate, test, predict
@@ -107,26 +112,15 @@ def config_from_checkpoint(ckpt_path: str | Path, subcommand: str = "test") -> s
     other keys of ``hyper_parameters`` / ``datamodule_hyper_parameters``; a model trained in Python
     has no data module configuration there, and is refused rather than run on the wrong data.
     """
-    path = check_checkpoint_file(ckpt_path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError:  # objects a weights-only load refuses: not what the CLI writes
-        checkpoint = {}
-    sections = {"model": "hyper_parameters", "data": "datamodule_hyper_parameters"}
-    config, missing = {}, []
-    for key, section in sections.items():
-        saved = checkpoint.get(section) if isinstance(checkpoint, dict) else None
-        if not isinstance(saved, dict) or not isinstance(saved.get("_class_path"), str):
-            missing.append(key)
-            continue
-        init_args = {name: value for name, value in saved.items() if not name.startswith("_")}
-        config[key] = {"class_path": saved["_class_path"], "init_args": init_args}
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {path} does not hold the {' and '.join(missing)} configuration (it was not written by "
-            f"`dann-lightning fit`): pass --config with the config it was trained with, e.g. "
-            f"`dann-lightning {subcommand} --config my_experiment.yaml --ckpt_path {path}`"
-        )
+    path, checkpoint = read_checkpoint(ckpt_path)
+    require_configuration(
+        path,
+        checkpoint,
+        ("model", "data"),
+        instead=f"pass --config with the config it was trained with, e.g. "
+        f"`dann-lightning {subcommand} --config my_experiment.yaml --ckpt_path {path}`",
+    )
+    config = saved_configuration(checkpoint)
     return yaml.safe_dump(config, sort_keys=False)
 
 

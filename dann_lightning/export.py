@@ -19,6 +19,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -31,10 +32,11 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
+from dann_lightning.checkpoints import load_run
 from dann_lightning.checks import check_choice, check_int, choices_of
+from dann_lightning.data.contract import DomainData, data_providing
 from dann_lightning.errors import CheckpointError, ConfigurationError, DataError, MissingDependencyError
-from dann_lightning.preprocessing import ModelInputs, Standardize, Unstandardize, model_inputs
+from dann_lightning.preprocessing import ModelInputs, Standardize, Unstandardize
 
 ExportFormat = Literal["pt2", "onnx", "torchscript"]
 """``"pt2"``: ``torch.export`` (``model.pt2``); ``"onnx"``: ONNX (``model.onnx``); ``"torchscript"``: legacy."""
@@ -122,6 +124,7 @@ def export_model(
     input_shape: Sequence[int] | None = None,
     example_input: Tensor | None = None,
     preprocessing: nn.Module | None = None,
+    postprocessing: nn.Module | None = None,
     class_names: Sequence[str] | None = None,
     formats: Sequence[ExportFormat] | None = None,
     metadata: Mapping[str, Any] | None = None,
@@ -144,6 +147,9 @@ def export_model(
         example_input: a raw batch to trace with (default: random values of ``input_shape``).
         preprocessing: a module to put first, when there is no ``datamodule`` (e.g.
             [`Standardize`][dann_lightning.preprocessing.Standardize]).
+        postprocessing: a module to put last, when there is no ``datamodule`` (a regressor's
+            [`Unstandardize`][dann_lightning.preprocessing.Unstandardize]); with one, a regressor
+            ends with the data module's ``unscale_targets``.
         class_names: the name of each class, in logit order (default: the data module's, else
             ``"0"``, ``"1"``, ...).
         formats: any of ``"pt2"`` (``model.pt2``: ``torch.export.load(path).module()``), ``"onnx"``
@@ -171,10 +177,10 @@ def export_model(
         raise ConfigurationError(f"no export format given; valid: {', '.join(EXPORT_FORMATS)}")
     if "onnx" in formats:
         require_onnx()
-    inputs = _inputs(model, datamodule, input_shape, example_input, preprocessing)
+    inputs = _inputs(model, datamodule, input_shape, example_input, preprocessing, postprocessing)
     regression = getattr(getattr(model, "task", None), "name", None) == "regression"
-    statistics = getattr(datamodule, "target_statistics", None) if regression else None
-    postprocessing = Unstandardize(*statistics) if statistics is not None else None
+    if regression and datamodule is not None:
+        postprocessing = unscaling_of(data_providing("unscale_targets", datamodule, for_what="export"))
     deployed = deployed_classifier(model, inputs.preprocessing, postprocessing)
     example = _example_batch(example_input, inputs.input_shape)
     with torch.no_grad():
@@ -224,6 +230,27 @@ def export_model(
     return written
 
 
+def unscaling_of(data: DomainData) -> Unstandardize | None:
+    """``data.unscale_targets`` as a module an exported regressor ends with, ``None`` for the identity.
+
+    The contract's unscaling is ``x * std + mean`` (undoing a label standardisation): its two numbers
+    are read off at 0 and 1, and checked at -2.
+
+    Examples:
+        >>> from dann_lightning.data import DomainDataModule
+        >>> unscaling_of(DomainDataModule()) is None
+        True
+    """
+    mean, one, minus_two = data.unscale_targets(torch.tensor([[0.0], [1.0], [-2.0]], dtype=torch.float64)).flatten()
+    mean, std = float(mean), float(one - mean)
+    if not math.isclose(float(minus_two), mean - 2 * std, rel_tol=1e-9, abs_tol=1e-9 * abs(std)):
+        raise ConfigurationError(
+            f"export folds a regressor's unscale_targets in as x * std + mean, but {type(data).__name__}'s is not "
+            "of that form: export without the data module and unscale the outputs yourself"
+        )
+    return None if (mean, std) == (0.0, 1.0) else Unstandardize(mean, std)
+
+
 def require_onnx() -> None:
     """Raise [`MissingDependencyError`][dann_lightning.errors.MissingDependencyError] unless ONNX export can run."""
     missing = [package for package in ("onnx", "onnxscript") if importlib.util.find_spec(package) is None]
@@ -244,25 +271,13 @@ def onnx_available() -> bool:
 
 
 def load_for_export(ckpt_path: str | Path) -> tuple[L.LightningModule, L.LightningDataModule | None]:
-    """The model and the data module of a checkpoint written by ``dann-lightning fit``.
-
-    The data module is built from the configuration the CLI stores in the checkpoint, and its
-    ``state_dict`` (the fitted statistics, the feature and class names) is restored from the
-    checkpoint: nothing reads the training files, which may be gone. ``None`` when the checkpoint
-    holds no data module configuration.
-    """
-    path = check_checkpoint_file(ckpt_path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if "_instantiator" not in checkpoint.get("hyper_parameters", {}):
-        raise CheckpointError(
-            f"{path} does not hold the model configuration (it was not written by `dann-lightning fit`); "
-            "load the model in Python and call dann_lightning.export.export_model(model, out_dir, datamodule=...)"
-        )
-    model = L.LightningModule.load_from_checkpoint(path, map_location="cpu")
-    if "_instantiator" not in checkpoint.get("datamodule_hyper_parameters", {}):
-        return model, None
-    # LightningDataModule.load_from_checkpoint calls load_state_dict(checkpoint[<class qualname>]).
-    return model, load_datamodule(path)
+    """The model and data module (``None`` if not stored) of a checkpoint written by ``dann-lightning fit``:
+    ``dann_lightning.checkpoints.load_run``, which reads no training file."""
+    return load_run(
+        ckpt_path,
+        needs_data=False,
+        instead="load the model in Python and call dann_lightning.export.export_model(model, out_dir, datamodule=...)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
@@ -315,17 +330,18 @@ def _inputs(
     input_shape: Sequence[int] | None,
     example_input: Tensor | None,
     preprocessing: nn.Module | None,
+    postprocessing: nn.Module | None = None,
 ) -> ModelInputs:
     if input_shape is not None and example_input is not None:
         raise ConfigurationError("give at most one of example_input (a batch) and input_shape (one sample's shape)")
     if isinstance(example_input, Tensor):
         input_shape = tuple(example_input.shape[1:])
     if datamodule is not None:
-        if preprocessing is not None:
-            raise ConfigurationError(
-                "give preprocessing or datamodule, not both: the data module's standardisation is folded in"
-            )
-        inputs = model_inputs(datamodule, input_shape)
+        for name, step in [("preprocessing", preprocessing), ("postprocessing", postprocessing)]:
+            if step is not None:
+                raise ConfigurationError(f"give {name} or datamodule, not both: the data module's scaling is folded in")
+        data = data_providing("model_inputs (input shape, preprocessing, names)", datamodule, for_what="export")
+        inputs = data.model_inputs(input_shape)
     else:
         description = "inputs as the model takes them" + (
             ", before the preprocessing folded in" if preprocessing is not None else " (no preprocessing folded in)"

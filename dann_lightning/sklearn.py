@@ -4,38 +4,35 @@ estimator interface, sharing one base (its parameters, ``fit``, ``transform``).
 Numpy in, numpy out: ``fit(X, y, X_target=...)`` trains [`DANNLitModule`][dann_lightning.DANNLitModule] with a
 Lightning ``Trainer`` on labelled source rows ``X, y`` and unlabelled target rows ``X_target``;
 ``predict``, ``predict_proba`` (classifier), ``score`` (accuracy; R² for the regressor) and
-``transform`` (the learned features) follow.
+``transform`` (the learned features) follow, and ``export`` writes what ``dann-lightning export`` writes.
 """
 
 from __future__ import annotations
 
-import logging
 import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import partial
 from numbers import Integral
+from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
 from dann_lightning.checks import check_choice, check_int, check_real
-from dann_lightning.data.domain import DomainDataModule
+from dann_lightning.data_arrays import StandardizedArraysDataModule, standardized_rows
 from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.export import ExportFormat, export_model
 from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, SOURCE_LABEL_CRITERIA
 from dann_lightning.module import DANNLitModule
 from dann_lightning.nets import ACTIVATIONS, MLP, DomainDiscriminator
+from dann_lightning.preprocessing import TABLE_INPUT, Standardize, Unstandardize
+from dann_lightning.quiet import quiet_lightning, quiet_trainer
 
 _INFERENCE_ROWS = 8192  # rows per forward pass in predict / transform: bounds memory, not results
 _FLOATS = (np.float64, np.float32)
@@ -114,55 +111,45 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
                 "rows must have the same features, in the same order"
             )
         y_encoded, width, learned = self._encode_targets(y)
-
-        scaler = StandardScaler().fit(X) if self.standardize else None
-        x_source, x_target = self._scale(scaler, X), self._scale(scaler, X_target)
-        seed = self._seed()
         lambda_max, criterion = self._lambda_settings()
-        searching = lambda_max == "auto"
-        held_out: dict[str, np.ndarray] = {}
-        if searching and criterion in SOURCE_LABEL_CRITERIA:
-            x_source, x_val, y_encoded, y_val = train_test_split(
-                x_source, y_encoded, test_size=self.validation_fraction, random_state=seed,
-                stratify=y_encoded if self._task == "classification" else None,
-            )
-            held_out = {"x_source_val": x_val, "y_source_val": y_val}
-        data = DomainDataModule.from_arrays(
-            x_source,
+        searching, seed = lambda_max == "auto", self._seed()
+        data = StandardizedArraysDataModule.fit_arrays(
+            X,
             y_encoded,
-            x_target,
-            **held_out,
-            batch_size=min(self.batch_size, len(x_source), len(x_target)),
-            shuffle_seed=seed,
+            X_target,
             task=self._task,
+            standardize=self.standardize,
+            val_fraction=self.validation_fraction if searching and criterion in SOURCE_LABEL_CRITERIA else None,
+            seed=seed,
+            classes=learned.get("classes_"),
+            batch_size=self.batch_size,
         )
-        with torch.random.fork_rng(devices=[]), _quiet_lightning(self.verbose), tempfile.TemporaryDirectory() as root:
+        with torch.random.fork_rng(devices=[]), quiet_lightning(self.verbose), tempfile.TemporaryDirectory() as root:
             torch.manual_seed(seed)
             module = self._build_module(X.shape[1], width, lambda_max, criterion)
-            trainer = L.Trainer(
+            trainer = quiet_trainer(
+                validate_at_end_only=searching,  # to choose lambda_max="auto"'s candidate
                 accelerator=self.accelerator,
                 devices=self.devices,
                 max_epochs=self.max_epochs,
                 default_root_dir=root,
-                logger=False,
-                enable_checkpointing=False,
                 enable_progress_bar=self.verbose,
                 enable_model_summary=self.verbose,
-                # Validation only to choose lambda_max="auto"'s candidate, once, at the end.
-                limit_val_batches=1.0 if searching else 0,
-                check_val_every_n_epoch=self.max_epochs,
-                num_sanity_val_steps=0,
             )
             trainer.fit(module, datamodule=data)
         module.trainer = None  # the Trainer and its temporary directory are gone
         self.module_ = module.cpu().eval()
         for name, value in learned.items():
             setattr(self, name, value)
-        self.scaler_ = scaler
+        self.scaler_ = data.scaler
+        self._set_target_statistics(data.target_statistics)
         search = module.lambda_search
         self.lambda_max_ = search.chosen_lambda if search is not None else float(lambda_max)
         self.lambda_scores_ = dict(search.last_scores) if search is not None else {}
         return self
+
+    def _set_target_statistics(self, statistics: tuple[float, float] | None) -> None:
+        """Keep what the data module standardised the labels with (the regressor's)."""
 
     def _check_targets(self, y: np.ndarray) -> None:
         """Raise for targets this estimator cannot learn (before the target rows are checked)."""
@@ -176,21 +163,49 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         """The learned features (the feature extractor's output), shape ``(n_samples, hidden_features[-1])``."""
         return self._forward(X, lambda module, x: module.feature_extractor(x))
 
+    def export(self, out_dir: str | Path, *, formats: Sequence[ExportFormat] | None = None) -> dict[str, Path]:
+        """Write the fitted model for deployment, as ``dann-lightning export`` writes a checkpoint's:
+        ``model.pt2`` and ``model.onnx`` (``formats``; default: pt2, and ONNX where its packages are
+        installed) taking raw rows, the standardisation folded in, and ``export.json`` saying what
+        they take and return ([`export_model`][dann_lightning.export.export_model]).
+
+        The classifier's files return logits (their softmax is ``predict_proba``), the
+        regressor's the predicted numbers in ``y``'s units (``predict``).
+
+        Returns:
+            The written file of each format.
+        """
+        check_is_fitted(self)
+        feature_names = getattr(self, "feature_names_in_", None)
+        order = "feature_names" if feature_names is not None else "X's"
+        return export_model(
+            self.module_,
+            out_dir,
+            input_shape=(self.n_features_in_,),
+            preprocessing=Standardize.from_statistics(self.scaler_) if self.scaler_ is not None else None,
+            formats=formats,
+            metadata={
+                "input": TABLE_INPUT.format(order=order),
+                "feature_names": None if feature_names is None else [str(name) for name in feature_names],
+                "estimator": type(self).__name__,
+            },
+            **self._outputs(),
+        )
+
+    def _outputs(self) -> dict[str, Any]:
+        """What the exported model's outputs are: ``class_names`` or a ``postprocessing``."""
+        raise NotImplementedError
+
     def _logits(self, X: Any) -> np.ndarray:
         return self._forward(X, lambda module, x: module(x))
 
     def _forward(self, X: Any, network: Any) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOATS, reset=False)
-        x = torch.from_numpy(self._scale(self.scaler_, X))
+        x = torch.from_numpy(standardized_rows(self.scaler_, X))
         with torch.no_grad():
             chunks = [network(self.module_, chunk) for chunk in x.split(_INFERENCE_ROWS)]
         return torch.cat(chunks).flatten(1).numpy()
-
-    @staticmethod
-    def _scale(scaler: StandardScaler | None, X: np.ndarray) -> np.ndarray:
-        scaled = scaler.transform(X) if scaler is not None else X
-        return np.ascontiguousarray(scaled, dtype=np.float32)
 
     def _seed(self) -> int:
         if isinstance(self.random_state, Integral) and not isinstance(self.random_state, bool):
@@ -305,7 +320,8 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         classes_: the class labels, sorted (``numpy.unique`` of ``y``).
         n_features_in_: number of input features.
         feature_names_in_: column names, when ``X`` was a data frame with string column names.
-        scaler_: the ``StandardScaler`` fitted on ``X`` (``None`` with ``standardize=False``).
+        scaler_: the [`Standardizer`][dann_lightning.data.Standardizer] fitted on ``X`` (its ``mean``
+            and ``std``; ``None`` with ``standardize=False``).
         module_: the trained [`DANNLitModule`][dann_lightning.DANNLitModule], on the CPU, in eval mode.
         lambda_max_: the ``lambda_max`` of the kept model (``lambda_max`` itself unless ``"auto"``).
         lambda_scores_: with ``lambda_max="auto"``: each candidate's score, by its ``lambda_max``.
@@ -349,6 +365,9 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         predicted = self._logits(X).argmax(axis=1)  # first: NotFittedError before any attribute is read
         return self.classes_[predicted]
 
+    def _outputs(self) -> dict[str, Any]:
+        return {"class_names": [str(name) for name in self.classes_]}
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
         logits = torch.from_numpy(self._logits(X)).double()
@@ -373,7 +392,8 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
     Attributes:
         n_features_in_: number of input features.
         feature_names_in_: column names, when ``X`` was a data frame with string column names.
-        scaler_: the ``StandardScaler`` fitted on ``X`` (``None`` with ``standardize=False``).
+        scaler_: the [`Standardizer`][dann_lightning.data.Standardizer] fitted on ``X`` (its ``mean``
+            and ``std``; ``None`` with ``standardize=False``).
         y_mean_, y_std_: the statistics the targets were standardised with (0 and 1 without).
         module_: the trained [`DANNLitModule`][dann_lightning.DANNLitModule], on the CPU, in eval mode.
         lambda_max_: the ``lambda_max`` of the kept model.
@@ -414,28 +434,11 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
             raise DataError(f"y row {int(np.flatnonzero(~np.isfinite(y))[0])} is not a finite number")
 
     def _encode_targets(self, y: np.ndarray) -> tuple[np.ndarray, int, dict[str, Any]]:
-        mean, std = (float(np.mean(y)), float(np.std(y))) if self.standardize else (0.0, 1.0)
-        std = std if std > 0 else 1.0
-        return ((y - mean) / std).astype(np.float32), 1, {"y_mean_": mean, "y_std_": std}
+        return y, 1, {}  # standardised by the data module (standardize=True)
 
+    def _set_target_statistics(self, statistics: tuple[float, float] | None) -> None:
+        self.y_mean_, self.y_std_ = statistics or (0.0, 1.0)
 
-@contextmanager
-def _quiet_lightning(verbose: bool) -> Iterator[None]:
-    """Silence Lightning's informational messages and advice about data loaders, unless ``verbose``."""
-    if verbose:
-        yield
-        return
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            # In-memory arrays need no worker processes; this advice is about file-backed datasets.
-            warnings.filterwarnings("ignore", category=PossibleUserWarning)
-            # Lightning's own use of a torch API that torch deprecates: nothing a caller can change.
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+    def _outputs(self) -> dict[str, Any]:
+        unscaled = (self.y_mean_, self.y_std_) == (0.0, 1.0)
+        return {"postprocessing": None if unscaled else Unstandardize(self.y_mean_, self.y_std_)}

@@ -9,23 +9,26 @@ import re
 import warnings
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 
-from dann_lightning import DANNLitModule
+from dann_lightning import CDANLitModule, DANNLitModule
 from dann_lightning.callbacks import PredictionWriter
+from dann_lightning.checkpoints import load_run
 from dann_lightning.cli import build_cli, cli_main
-from dann_lightning.data import make_moons_shift
+from dann_lightning.data import MoonsDataModule, make_moons_shift
 from dann_lightning.errors import (
+    CheckpointError,
     ConfigurationError,
     DataError,
     MissingDependencyError,
     OutputDirectoryError,
 )
-from dann_lightning.export import EXPORT_FORMATS, export_model
+from dann_lightning.export import EXPORT_FORMATS, export_model, load_for_export
 from dann_lightning.preprocessing import Standardize
-from tests.conftest import make_datamodule, make_module, make_trainer
+from tests.conftest import make_datamodule, make_module, make_trainer, tiny_networks
 
 QUICK = ["--trainer.max_epochs=1", "--trainer.limit_val_batches=0", "--trainer.enable_progress_bar=false"]
 
@@ -271,6 +274,73 @@ def test_export_of_a_checkpoint_without_configuration_is_explained(tmp_path):
         cli_main(["export", "--ckpt_path", str(tmp_path / "python.ckpt"), "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match=r"missing.ckpt does not exist"):
         cli_main(["export", "--ckpt_path", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "out")])
+
+
+OLD_CHECKPOINTS = Path(__file__).parent / "data" / "checkpoints_0.1.0"
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"), [("moons", DANNLitModule), ("moons_manual", DANNLitModule), ("moons_cdan", CDANLitModule)]
+)
+def test_the_one_loader_rebuilds_the_class_and_the_data_module_of_0_1_0_checkpoints(name, cls):
+    model, datamodule = load_run(OLD_CHECKPOINTS / f"{name}.ckpt", needs_data=True, instead="unused")
+    assert type(model) is cls and type(datamodule) is MoonsDataModule
+    assert datamodule.hparams.angle == 35.0 and datamodule.scaler.fitted  # its statistics, from the checkpoint
+    saved = torch.load(OLD_CHECKPOINTS / f"{name}.ckpt", weights_only=True)
+    torch.testing.assert_close(model.classifier.weight, saved["state_dict"]["classifier.weight"], rtol=0, atol=0)
+    assert (load_for_export(OLD_CHECKPOINTS / f"{name}.ckpt")[0].hparams) == model.hparams
+
+
+def test_a_user_subclass_named_in_a_checkpoint_is_rebuilt(tmp_path):
+    checkpoint = torch.load(OLD_CHECKPOINTS / "moons.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["_class_path"] = f"{__name__}.MyDANN"
+    torch.save(checkpoint, tmp_path / "mine.ckpt")
+    model, datamodule = load_run(tmp_path / "mine.ckpt", needs_data=False, instead="unused")
+    assert type(model) is MyDANN and isinstance(datamodule, MoonsDataModule)
+
+
+class MyDANN(DANNLitModule):
+    """A user's subclass, as a config's ``class_path`` names it."""
+
+
+def test_the_loader_names_truncated_and_foreign_files(tmp_path):
+    (tmp_path / "truncated.ckpt").write_bytes((OLD_CHECKPOINTS / "moons.ckpt").read_bytes()[:2000])
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    for name in ("truncated.ckpt", "notes.ckpt"):
+        with pytest.raises(CheckpointError, match=rf"checkpoint .*{name} cannot be read .*may be truncated"):
+            load_run(tmp_path / name, needs_data=False, instead="unused")
+
+
+def test_export_from_a_data_module_without_the_contract_names_what_is_missing(tmp_path):
+    class Mine(L.LightningDataModule):
+        pass
+
+    with pytest.raises(
+        ConfigurationError, match=r"export needs the data module's model_inputs .*Mine does not implement"
+    ):
+        export_model(make_module(), tmp_path, datamodule=Mine(), input_shape=(2,), formats=["pt2"])
+
+
+def test_a_regressor_export_folds_the_data_modules_unscaling_in(tmp_path):
+    class Scaled(type(make_datamodule())):
+        def unscale_targets(self, values):
+            return values * 4.0 + 100.0
+
+    model = DANNLitModule(**tiny_networks(num_classes=1), task="regression")
+    written = export_model(model, tmp_path, datamodule=Scaled(), input_shape=(2,), formats=["pt2"])
+    x = torch.randn(5, 2)
+    with torch.no_grad():
+        expected = model.eval()(x) * 4.0 + 100.0
+    torch.testing.assert_close(torch.export.load(written["pt2"]).module()(x), expected, rtol=0, atol=1e-5)
+    folded = json.loads((tmp_path / "export.json").read_text())["postprocessing"]
+    assert (folded["kind"], folded["mean"], folded["std"]) == ("unstandardize_outputs", 100.0, 4.0)
+
+    class Squared(Scaled):
+        def unscale_targets(self, values):
+            return values**2
+
+    with pytest.raises(ConfigurationError, match=r"unscale_targets in as x \* std \+ mean, but Squared's is not"):
+        export_model(model, tmp_path / "no", datamodule=Squared(), input_shape=(2,), formats=["pt2"])
 
 
 def test_the_command_line_offers_the_formats_of_the_literal(tmp_path, capsys):

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -65,8 +67,8 @@ def test_numpy_in_numpy_out_with_any_labels():
 def test_standardizes_with_source_statistics_only():
     X, y, X_target = shifted_blobs(shift=5.0)
     clf = DANNClassifier(**QUICK, max_epochs=1, random_state=0).fit(X, y, X_target=X_target)
-    np.testing.assert_allclose(clf.scaler_.mean_, X.mean(axis=0))
-    np.testing.assert_allclose(clf.scaler_.scale_, X.std(axis=0))
+    np.testing.assert_allclose(clf.scaler_.mean.numpy(), X.mean(axis=0))  # a Standardizer: float64 statistics
+    np.testing.assert_allclose(clf.scaler_.std.numpy(), X.std(axis=0))
     unscaled = DANNClassifier(**QUICK, max_epochs=1, random_state=0, standardize=False).fit(X, y, X_target=X_target)
     assert unscaled.scaler_ is None
 
@@ -154,3 +156,34 @@ def test_one_class_is_rejected():
     X, _, X_target = shifted_blobs()
     with pytest.raises(DataError, match=r"y holds only one class .*needs at least 2 classes"):
         DANNClassifier().fit(X, np.zeros(len(X)), X_target=X_target)
+
+
+def test_export_writes_files_that_give_predict_proba_on_raw_rows(tmp_path):
+    X, y, X_target = shifted_blobs(shift=3.0)  # far from standard: the folded standardisation matters
+    clf = DANNClassifier(**QUICK, max_epochs=2, random_state=0).fit(X + 10.0, y, X_target=X_target + 10.0)
+    raw = (X_target + 10.0).astype(np.float32)
+    written = clf.export(tmp_path, formats=["pt2"])
+    logits = torch.export.load(written["pt2"]).module()(torch.from_numpy(raw))
+    proba = torch.softmax(logits.double(), dim=1).detach().numpy()
+    assert np.abs(proba - clf.predict_proba(raw)).max() < 1e-5
+    metadata = json.loads((tmp_path / "export.json").read_text())
+    assert metadata["class_names"] == ["cat", "dog"] and metadata["estimator"] == "DANNClassifier"
+    assert metadata["input_shape"] == [3] and metadata["preprocessing"]["kind"] == "standardize"
+    np.testing.assert_allclose(metadata["preprocessing"]["mean"], (X + 10.0).mean(axis=0), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_exported_onnx_model_serves_predict_proba(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    X, y, X_target = shifted_blobs()
+    clf = DANNClassifier(**QUICK, max_epochs=2, random_state=0).fit(X, y, X_target=X_target)
+    written = clf.export(tmp_path, formats=["onnx"])
+    raw = X_target.astype(np.float32)
+    (logits,) = onnxruntime.InferenceSession(str(written["onnx"])).run(None, {"input": raw})
+    proba = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+    assert np.abs(proba - clf.predict_proba(raw)).max() < 1e-5
+
+
+def test_export_before_fit_raises_not_fitted_error(tmp_path):
+    with pytest.raises(NotFittedError):
+        DANNClassifier().export(tmp_path)

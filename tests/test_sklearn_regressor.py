@@ -1,7 +1,11 @@
 """DANNRegressor: the scikit-learn facade of DANNLitModule(task="regression"), sharing DANNClassifier's base."""
 
+import importlib.util
+import json
+
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -103,3 +107,27 @@ def test_each_estimator_resolves_its_own_lambda_defaults():
     auto = DANNRegressor(**QUICK, max_epochs=2, lambda_max="auto", random_state=0).fit(X, y, X_target=X_target)
     assert auto.module_.hparams.lambda_criterion == "dev" and auto.lambda_max_ in (0.0, 0.1, 0.3, 1.0)
     assert set(auto.lambda_scores_) == {0.0, 0.1, 0.3, 1.0}
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_export_writes_files_that_give_predict_in_the_units_of_y(tmp_path, standardize):
+    X, y, X_target = shifted_rows()
+    reg = DANNRegressor(**QUICK, max_epochs=2, standardize=standardize, random_state=0).fit(X, y, X_target=X_target)
+    raw = X_target.astype(np.float32)
+    formats = ["pt2", "onnx"] if importlib.util.find_spec("onnxruntime") and standardize else ["pt2"]
+    written = reg.export(tmp_path, formats=formats)
+    exported = torch.export.load(written["pt2"]).module()(torch.from_numpy(raw))[:, 0].detach().numpy()
+    # 1e-5 on the network's own (standardised) scale: in y's units (~50) float32 alone rounds by 4e-6.
+    assert np.abs(exported - reg.predict(raw)).max() < 1e-5 * reg.y_std_
+    metadata = json.loads((tmp_path / "export.json").read_text())
+    assert metadata["task"] == "regression" and "class_names" not in metadata
+    if standardize:
+        assert metadata["postprocessing"]["mean"] == pytest.approx(y.mean())
+        assert metadata["preprocessing"]["kind"] == "standardize"
+    else:
+        assert metadata["postprocessing"] is None and metadata["preprocessing"] is None
+    if "onnx" in written:
+        import onnxruntime
+
+        (outputs,) = onnxruntime.InferenceSession(str(written["onnx"])).run(None, {"input": raw})
+        assert np.abs(outputs[:, 0] - reg.predict(raw)).max() < 1e-5 * reg.y_std_

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from dann_lightning import checkpoints
 from dann_lightning.analysis.embedding import embedding_figure
 from dann_lightning.analysis.pad import DEFAULT_PAD_CLASSIFIER, PADClassifier, pad_name, proxy_a_distance
 from dann_lightning.analysis.scores import (
@@ -29,9 +30,9 @@ from dann_lightning.analysis.scores import (
     SoftNeighborhoodDensity,
 )
 from dann_lightning.batch import unpack_evaluation_batch
-from dann_lightning.checkpoints import check_checkpoint_file, load_datamodule
 from dann_lightning.checks import check_int, choices_of
-from dann_lightning.errors import CheckpointError, DataError
+from dann_lightning.data.contract import domain_data
+from dann_lightning.errors import DataError
 from dann_lightning.tasks import ClassificationTask, Task
 
 QUALITY = {"acc": "acc", "mae": "MAE", "rmse": "RMSE", "r2": "R²"}  # the tasks' metric names
@@ -100,11 +101,12 @@ def analyze_model(
         data["target_test"] = collect(model, test["target"])
 
     task = _task_of(model)
-    unscale = getattr(datamodule, "unscale_targets", None)
-    if task.name == "regression" and unscale is not None:  # numbers in the label's units, as the module logs them
+    described = domain_data(datamodule)  # a user's own data module: the numbers as it serves them
+    if task.name == "regression" and described is not None:  # in the label's units, as the module logs them
         for split_data in data.values():
-            split_data["logits"] = unscale(split_data["logits"])
-            split_data["labels"] = None if split_data["labels"] is None else unscale(split_data["labels"])
+            split_data["logits"] = described.unscale_targets(split_data["logits"])
+            if split_data["labels"] is not None:
+                split_data["labels"] = described.unscale_targets(split_data["labels"])
     result: dict[str, Any] = {}
     for split, split_data in data.items():
         result.update({f"{split}_{name}": value for name, value in _quality(task, split_data).items()})
@@ -146,17 +148,16 @@ def analyze_checkpoints(paths: Sequence[str | Path], out_dir: str | Path, **opti
     return rows
 
 
-def load_run(path: Path) -> tuple[L.LightningModule, L.LightningDataModule]:
-    """The model and data module of a checkpoint written through the CLI (which stores both configs)."""
-    check_checkpoint_file(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    for key, what in [("hyper_parameters", "model"), ("datamodule_hyper_parameters", "data module")]:
-        if "_instantiator" not in checkpoint.get(key, {}):
-            raise CheckpointError(
-                f"{path} does not hold the {what} configuration (it was not written by `dann-lightning fit`); "
-                "load the model in Python and call dann_lightning.analysis.report.analyze_model(model, datamodule)"
-            )
-    return L.LightningModule.load_from_checkpoint(path, map_location="cpu"), load_datamodule(path)
+def load_run(path: str | Path) -> tuple[L.LightningModule, L.LightningDataModule]:
+    """The model and data module of a checkpoint written through the CLI (which stores both configs):
+    ``dann_lightning.checkpoints.load_run``."""
+    model, datamodule = checkpoints.load_run(
+        path,
+        needs_data=True,
+        instead="load the model in Python and call dann_lightning.analysis.report.analyze_model(model, datamodule)",
+    )
+    assert datamodule is not None  # needs_data
+    return model, datamodule
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
