@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from config_runs import run_plan  # scripts/ is on sys.path when a script here runs
+from dann_lightning.experiments.runs import run_plan
 
 CONFIGS = {
     "source-only": "configs/moons_source_only.yaml",

@@ -22,7 +22,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from config_runs import run_config, save_json  # scripts/ is on sys.path when a script here runs
+from dann_lightning.experiments.runs import run_config, save_json
 
 CONFIG = "configs/regression_example.yaml"
 RUNS = {

@@ -16,7 +16,7 @@ import argparse
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 
-from config_runs import run_config, save_json  # scripts/ is on sys.path when a script here runs
+from dann_lightning.experiments.runs import run_config, save_json
 
 # The DANN config without one of its choices: (row, overrides).
 ABLATIONS = {

@@ -15,11 +15,11 @@ import argparse
 import statistics
 import time
 
-import moons_results  # scripts/ is on sys.path when this file runs as a script
-from config_runs import run_config, table
-
 from dann_lightning.data import make_moons_shift
+from dann_lightning.experiments.runs import run_config, table
 from dann_lightning.sklearn import DANNClassifier
+
+CONFIG = "configs/moons.yaml"  # the DANN row of scripts/moons_results.py
 
 
 def run_estimator(seed: int) -> dict:
@@ -39,8 +39,7 @@ def main() -> None:
 
     rows = {"`DANNClassifier()` (scikit-learn estimator)": [run_estimator(seed) for seed in range(args.seeds)]}
     if not args.no_config:
-        config = moons_results.CONFIGS["DANN"]
-        rows[f"`{config}` (dann-lightning fit)"] = [run_config(config, seed, []) for seed in range(args.seeds)]
+        rows[f"`{CONFIG}` (dann-lightning fit)"] = [run_config(CONFIG, seed, []) for seed in range(args.seeds)]
     print(table(f"Two moons, 35 degrees: target test accuracy over {args.seeds} seeds", rows))
 
     if not args.no_config:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from config_runs import run_plan  # scripts/ is on sys.path when a script here runs
+from dann_lightning.experiments.runs import run_plan
 
 CONFIG = "configs/tabular_example.yaml"
 RUNS = {"source-only (`lambda_max=0`)": ["--model.init_args.lambda_max=0"], "DANN": []}
