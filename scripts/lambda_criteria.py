@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dann_lightning.experiments.criteria import DEFAULT_TASKS, report, run_study
+from dann_lightning.experiments.criteria import DEFAULT_TASKS, check_candidates, report, run_study
 from dann_lightning.experiments.suite import NETWORKS, QUICK_NETWORKS, TASKS, check_names
 from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES
 
@@ -33,9 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     tasks = check_names("task", args.tasks, TASKS, program="lambda_criteria")
     networks = check_names("network", args.networks, NETWORKS, program="lambda_criteria")
-    if 0.0 not in args.lambdas:
-        sys.exit("lambda_criteria: --lambdas must include 0 (source-only)")
-    draws = run_study(tasks, networks, args.lambdas, args.seeds, args.epochs, args.workers)
+    lambdas = check_candidates(args.lambdas)
+    draws = run_study(tasks, networks, lambdas, args.seeds, args.epochs, args.workers)
     print(f"python scripts/lambda_criteria.py {' '.join(sys.argv[1:])}".strip())
     print(f"candidates lambda_max in {args.lambdas}; {len(draws)} draws (task x network x seed), {args.epochs} epochs")
     print("\n".join(report(draws)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
@@ -37,6 +38,18 @@ DEFAULT_TASKS = [
     "subspace_20d",
 ]
 Draws = dict[tuple[str, str, int], dict[float, dict[str, float]]]
+
+
+def check_candidates(lambdas: list[float]) -> list[float]:
+    """``lambdas`` if they include 0, source-only, which every criterion is measured against; else exit.
+
+    Examples:
+        >>> check_candidates([0.0, 0.1, 1.0])
+        [0.0, 0.1, 1.0]
+    """
+    if 0.0 not in lambdas:
+        sys.exit("lambda_criteria: --lambdas must include 0 (source-only)")
+    return lambdas
 
 
 def train_and_score(job: tuple[str, str, float, int, int]) -> dict[str, float]:
