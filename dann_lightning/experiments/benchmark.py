@@ -1,7 +1,7 @@
 """Milliseconds per training step of the same DANN step three ways, on in-memory data.
 
 - a plain PyTorch loop (the floor);
-- [`MinimalDANN`][dann_lightning.experiments.minimal.MinimalDANN], the smallest LightningModule a
+- `MinimalDANN`, the smallest LightningModule a
   user would write, under the Trainer (what Lightning itself costs);
 - ``DANNLitModule`` under the Trainer (what this library adds on top of Lightning).
 
@@ -88,7 +88,7 @@ def minimal_module(case: Case) -> MinimalDANN:
 def trainer_step_ms(
     build: Callable[[Case], L.LightningModule], case: Case, steps: int, warmup: int, seed: int
 ) -> float:
-    """Median ms per step (a [`StepTimer`][dann_lightning.experiments.timing.StepTimer] interval)
+    """Median ms per step (a `StepTimer` interval)
     of the module ``build(case)`` under a quiet CPU Trainer, after ``warmup`` untimed steps."""
     L.seed_everything(seed, verbose=False)
     x_s, y_s, x_t = arrays(case, case.batch_size * 8, seed)

@@ -12,7 +12,7 @@ from dann_lightning.experiments.timing import StepTimer
 
 def measure(compile_networks: bool, epochs: int) -> tuple[float, float, float]:
     """Fit the default config (two moons) for ``epochs``: the fit's seconds, the median step of its
-    second half in ms (a [`StepTimer`][dann_lightning.experiments.timing.StepTimer] interval), and
+    second half in ms (a `StepTimer` interval), and
     the target test accuracy."""
     cli = build_cli(
         [

@@ -1,5 +1,5 @@
 """The results tables of docs/results.md as plans for
-[`run_plan`][dann_lightning.experiments.runs.run_plan]: ``{(table title, row): [(config, seed,
+`run_plan`: ``{(table title, row): [(config, seed,
 overrides), ...]}``, for the two moons (``scripts/moons_results.py``) and the tabular shift
 (``scripts/tabular_results.py``).
 """

@@ -4,7 +4,7 @@ Does DANN with the library's defaults help on shifts and networks we did not tun
 (task, network) pair is trained by every contender on several seeds; the target test accuracy is
 compared with source-only training on the same seed. The networks are plain ``torch.nn`` stacks
 as a user would write them, not this library's. ``scripts/shift_suite.py`` runs it;
-[`suite_report`][dann_lightning.experiments.suite_report] writes its tables.
+`suite_report` writes its tables.
 """
 
 from __future__ import annotations
