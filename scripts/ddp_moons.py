@@ -1,14 +1,7 @@
-"""Two-moons DANN on one process vs DDP on two CPU processes (gloo), through the CLI
-(dann_lightning.experiments.ddp).
-
-Each run is `python -m dann_lightning fit --config configs/moons.yaml ...` in its own process,
-timed from launch to exit; its last checkpoint is then tested on the target test split.
+"""Two-moons DANN on one process vs DDP on two CPU processes (gloo), through the CLI: target
+accuracy and wall time per fit (the runs and what each compares: dann_lightning.experiments.ddp).
 
     python scripts/ddp_moons.py --seeds 3
-
-`batch_size` is per process. "DDP, same global batch" halves it, so that two processes take the
-same optimizer steps on the same global batch as one process; "DDP, same per-process batch" keeps
-it, which doubles the global batch and halves the steps.
 """
 
 from __future__ import annotations
