@@ -12,29 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from config_runs import run_plan  # scripts/ is on sys.path when a script here runs
-
-CONFIGS = {
-    "source-only": "configs/moons_source_only.yaml",
-    "DANN": "configs/moons.yaml",
-    "DANN, manual optimization": "configs/moons_manual.yaml",
-    "CDAN+E": "configs/moons_cdan.yaml",
-}
-SHIFTS = [(20.0, 0.1), (50.0, 0.1), (35.0, 0.05), (35.0, 0.2)]  # (angle in degrees, noise)
-RELU = ["--model.init_args.feature_extractor.init_args.activation=relu"]
-ABLATIONS = {
-    "DANN, ReLU features": RELU,
-    "plain DANN: ReLU, 64 wide, Adam 1e-3, 100 epochs": [
-        *RELU,
-        "--model.init_args.feature_extractor.init_args.hidden_features=[64, 64]",
-        "--model.init_args.classifier.init_args.in_features=64",
-        "--model.init_args.discriminator.init_args.in_features=64",
-        "--model.init_args.discriminator.init_args.hidden_features=[64]",
-        "--model.init_args.discriminator.init_args.activation=relu",
-        "--model.init_args.optimizer.init_args.lr=0.001",
-        "--trainer.max_epochs=100",
-    ],
-}
+from dann_lightning.experiments.plans import moons_plan
+from dann_lightning.experiments.runs import run_plan
 
 
 def main() -> None:
@@ -47,24 +26,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each (times then grow)")
     args = parser.parse_args()
 
-    # (table, row) -> list of (config, seed, overrides)
-    plan: dict[tuple[str, str], list[tuple[str, int, list[str]]]] = {}
-    main_title = f"Two moons, 35 degrees, noise 0.1: target test accuracy over {args.seeds} seeds"
-    for name, config in CONFIGS.items():
-        plan[main_title, name] = [(config, seed, []) for seed in range(args.seeds)]
-    if args.shifts:
-        title = f"Other shifts, same configs: target test accuracy over {args.shift_seeds} seeds"
-        for angle, noise in SHIFTS:
-            options = [f"--data.init_args.angle={angle}", f"--data.init_args.noise={noise}"]
-            for name in ("source-only", "DANN"):
-                config = CONFIGS[name]
-                row = f"{name}, {angle:g} degrees, noise {noise:g}"
-                plan[title, row] = [(config, seed, options) for seed in range(args.shift_seeds)]
-    if args.ablation:
-        title = f"Without the defaults' choices (35 degrees, noise 0.1), {args.seeds} seeds"
-        for name, options in ABLATIONS.items():
-            plan[title, name] = [(CONFIGS["DANN"], seed, options) for seed in range(args.seeds)]
-
+    plan = moons_plan(args.seeds, args.shifts, args.shift_seeds, args.ablation)
     threads = 1 if args.jobs > 1 else 0
     print(run_plan(plan, args.jobs, threads, args.json))
 

@@ -17,57 +17,12 @@ and no seed where DANN is worse than source-only by more than 5%.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from config_runs import run_config, save_json  # scripts/ is on sys.path when a script here runs
-
-CONFIG = "configs/regression_example.yaml"
-RUNS = {
-    "source-only": ["--model.init_args.lambda_max=0"],
-    "DANN": [],
-    "target-only (oracle)": ["--data.init_args.train_on=target", "--model.init_args.lambda_max=0"],
-}
-KINDS = {
-    "covariate": "Embedded covariate shift (10 features, target inputs moved by 1 on half of them)",
-    "sparse": "Harder variant: the target's region sparsely covered by the source (5% of source draws)",
-    "diabetes_bmi": "scikit-learn diabetes, source BMI <= median, target BMI > median",
-}
-
-
-def run(kind: str, seed: int, overrides: list[str], threads: int) -> dict:
-    """Fit and test one run; the target test RMSE and R², and the fit's wall seconds."""
-    result = run_config(CONFIG, seed, [f"--data.init_args.kind={kind}", *overrides], threads)
-    metrics = result["metrics"]
-    return {"rmse": metrics["test/target_rmse"], "r2": metrics["test/target_r2"], "seconds": result["seconds"]}
-
-
-def report(kind: str, seeds: int, results: dict[str, list[dict]]) -> str:
-    lines = [
-        f"**{KINDS.get(kind, kind)}**: target test RMSE over {seeds} seeds (lower is better)",
-        "",
-        "| run | median RMSE | median R² | per seed (RMSE) | fit time per run (s) |",
-        "|---|---|---|---|---|",
-    ]
-    for name, runs in results.items():
-        rmse = [r["rmse"] for r in runs]
-        lines.append(
-            f"| {name} | {statistics.median(rmse):.3f} | {statistics.median(r['r2'] for r in runs):.3f} | "
-            f"{' '.join(f'{value:.3f}' for value in rmse)} | {statistics.mean(r['seconds'] for r in runs):.1f} |"
-        )
-    source = [r["rmse"] for r in results["source-only"]]
-    dann = [r["rmse"] for r in results["DANN"]]
-    ratio = statistics.median(dann) / statistics.median(source)
-    worst = max(d / s for d, s in zip(dann, source, strict=True))
-    met = ratio <= 0.85 and worst <= 1.05
-    lines += [
-        "",
-        f"DANN / source-only median RMSE: {ratio:.3f} (goal <= 0.85); worst seed DANN / source-only: {worst:.3f} "
-        f"(goal <= 1.05): goal {'met' if met else 'missed'}",
-    ]
-    return "\n".join(lines)
+from dann_lightning.experiments.regression import KINDS, RUNS, report, run_regression
+from dann_lightning.experiments.runs import save_json
 
 
 def main() -> None:
@@ -81,7 +36,9 @@ def main() -> None:
     print("python scripts/" + Path(sys.argv[0]).name + " " + " ".join(sys.argv[1:]), flush=True)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {
-            (kind, name): [pool.submit(run, kind, seed, overrides, args.threads) for seed in range(args.seeds)]
+            (kind, name): [
+                pool.submit(run_regression, kind, seed, overrides, args.threads) for seed in range(args.seeds)
+            ]
             for kind in args.kinds
             for name, overrides in RUNS.items()
         }

@@ -1,4 +1,5 @@
-"""Which unsupervised score should a user monitor? Rank correlation with target accuracy.
+"""Which unsupervised score should a user monitor? Rank correlation with target accuracy
+(dann_lightning.experiments.selection).
 
 Trains one config over seeds and lambda_max values, keeps a checkpoint every few epochs,
 and scores every checkpoint without target labels (entropy, IM, SND, DEV, PAD) and with them
@@ -15,46 +16,9 @@ and scores every checkpoint without target labels (entropy, IM, SND, DEV, PAD) a
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import tempfile
 import time
-from pathlib import Path
 
-import numpy as np
-import torch
-from scipy.stats import spearmanr
-
-from dann_lightning.analysis.report import analyze_model, load_run
-from dann_lightning.cli import build_cli
-
-# score -> +1 when higher is better, -1 when lower is better
-# The study measured PAD with logistic regression (as the callback did then): kept, to stay comparable.
-SCORES = {"entropy": -1, "im": 1, "snd": 1, "dev": -1, "pad_logistic": -1}
-
-
-def train(config: str, seed: int, lambda_max: float, every: int, workdir: Path) -> list[Path]:
-    dirpath = workdir / f"seed{seed}_lambda{lambda_max:g}"
-    checkpoints = {
-        "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-        "init_args": {"dirpath": str(dirpath), "every_n_epochs": every, "save_top_k": -1, "filename": "{epoch}"},
-    }
-    cli = build_cli(
-        [
-            f"--config={config}",
-            f"--seed_everything={seed}",
-            f"--data.init_args.seed={seed}",
-            f"--model.init_args.lambda_max={lambda_max}",
-            "--trainer.logger=false",
-            f"--trainer.callbacks=[{json.dumps(checkpoints)}]",
-            f"--trainer.default_root_dir={workdir}",
-            "--trainer.enable_progress_bar=false",
-        ],
-        run=False,
-        save_config_callback=None,
-    )
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    return sorted(dirpath.glob("epoch=*.ckpt"), key=lambda p: torch.load(p, weights_only=True)["global_step"])
+from dann_lightning.experiments.selection import final_table, score_checkpoints, score_table
 
 
 def main() -> None:
@@ -66,38 +30,11 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        for seed in range(args.seeds):
-            for lambda_max in args.lambdas:
-                checkpoints = train(args.config, seed, lambda_max, args.every, Path(workdir))
-                for index, path in enumerate(checkpoints):
-                    model, datamodule = load_run(path)
-                    result = analyze_model(model, datamodule, embedding=None, pad_classifier="logistic")
-                    rows.append(
-                        {"seed": seed, "lambda_max": lambda_max, "final": index == len(checkpoints) - 1, **result}
-                    )
-
+    rows = score_checkpoints(args.config, args.seeds, args.lambdas, args.every)
     print(f"**{args.config}: {len(rows)} checkpoints, {args.seeds} seeds x lambda_max {args.lambdas}**\n")
-    finals = [r for r in rows if r["final"]]
-    print("| final checkpoints | PAD, median over seeds | target test accuracy, median |")
-    print("|---|---|---|")
-    for lambda_max in args.lambdas:
-        chosen = [r for r in finals if r["lambda_max"] == lambda_max]
-        name = "source-only" if lambda_max == 0 else f"DANN, lambda_max {lambda_max:g}"
-        pad = statistics.median(r["pad_logistic"] for r in chosen)
-        accuracy = statistics.median(r["target_test_acc"] for r in chosen)
-        print(f"| {name} | {pad:.3f} | {accuracy:.3f} |")
-
-    accuracy = np.array([r["target_test_acc"] for r in rows])
-    print("\n| score | Spearman with target accuracy (signed) | accuracy of the checkpoint it picks | oracle best |")
-    print("|---|---|---|---|")
-    for score, sign in SCORES.items():
-        values = np.array([r.get(score, np.nan) for r in rows])
-        usable = np.isfinite(values)
-        rho = spearmanr(sign * values[usable], accuracy[usable]).statistic
-        picked = accuracy[usable][np.argmax(sign * values[usable])]
-        print(f"| {score} | {rho:+.2f} | {picked:.3f} | {accuracy.max():.3f} |")
+    print("\n".join(final_table(rows, args.lambdas)))
+    print()
+    print("\n".join(score_table(rows)))
     print(f"\n{time.perf_counter() - start:.0f} s in all")
 
 

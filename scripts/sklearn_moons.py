@@ -13,22 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-import moons_results  # scripts/ is on sys.path when this file runs as a script
-from config_runs import run_config, table
-
-from dann_lightning.data import make_moons_shift
-from dann_lightning.sklearn import DANNClassifier
-
-
-def run_estimator(seed: int) -> dict:
-    data = make_moons_shift(seed=seed)
-    (x_source, y_source), (x_target, _) = data.source_train, data.target_train
-    start = time.perf_counter()
-    clf = DANNClassifier(random_state=seed).fit(x_source, y_source, X_target=x_target)
-    seconds = time.perf_counter() - start
-    return {"accuracy": clf.score(*data.target_test), "seconds": seconds}
+from dann_lightning.experiments.estimators import run_estimator
+from dann_lightning.experiments.plans import MOONS_CONFIGS
+from dann_lightning.experiments.runs import run_config, table
 
 
 def main() -> None:
@@ -39,7 +27,7 @@ def main() -> None:
 
     rows = {"`DANNClassifier()` (scikit-learn estimator)": [run_estimator(seed) for seed in range(args.seeds)]}
     if not args.no_config:
-        config = moons_results.CONFIGS["DANN"]
+        config = MOONS_CONFIGS["DANN"]
         rows[f"`{config}` (dann-lightning fit)"] = [run_config(config, seed, []) for seed in range(args.seeds)]
     print(table(f"Two moons, 35 degrees: target test accuracy over {args.seeds} seeds", rows))
 

@@ -15,30 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from concurrent.futures import ProcessPoolExecutor
 
-
-def run(kind: str, lambda_max: float | str, seed: int) -> dict:
-    """One fit with one torch thread (two runs share the 2 cores); RMSE on the target test rows.
-    ``"auto"`` trains the candidates 0, 0.1, 0.3, 1 and keeps one by DEV (the regressor's criterion)."""
-    import torch
-
-    torch.set_num_threads(1)
-    from dann_lightning.data import make_regression_shift
-    from dann_lightning.sklearn import DANNRegressor
-
-    shift = make_regression_shift(kind, seed=seed)
-    (x_source, y_source), (x_target, _), (x_test, y_test) = shift.source_train, shift.target_train, shift.target_test
-    start = time.perf_counter()
-    reg = DANNRegressor(lambda_max=lambda_max, random_state=seed)
-    reg.fit(x_source, y_source, X_target=x_target)
-    rmse = float(((reg.predict(x_test) - y_test) ** 2).mean() ** 0.5)
-    return {"rmse": rmse, "seconds": time.perf_counter() - start, "kept": reg.lambda_max_}
-
-
-def lambda_value(text: str) -> float | str:
-    return text if text == "auto" else float(text)
+from dann_lightning.experiments.estimators import lambda_value, run_regressor
 
 
 def main() -> None:
@@ -51,7 +30,7 @@ def main() -> None:
 
     grid = [(kind, value, seed) for kind in args.kinds for value in args.lambdas for seed in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = dict(zip(grid, pool.map(run, *zip(*grid, strict=True)), strict=True))
+        results = dict(zip(grid, pool.map(run_regressor, *zip(*grid, strict=True)), strict=True))
     for kind in args.kinds:
         print(f"\n**{kind}**: DANNRegressor's target test RMSE over {args.seeds} seeds (lower is better)\n")
         print("| lambda_max | median RMSE | / source-only's | per seed | lambda kept per seed | fit time per run (s) |")

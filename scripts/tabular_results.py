@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from config_runs import run_plan  # scripts/ is on sys.path when a script here runs
-
-CONFIG = "configs/tabular_example.yaml"
-RUNS = {"source-only (`lambda_max=0`)": ["--model.init_args.lambda_max=0"], "DANN": []}
+from dann_lightning.experiments.plans import tabular_plan
+from dann_lightning.experiments.runs import run_plan
 
 
 def main() -> None:
@@ -30,20 +28,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    # (table, row) -> list of (config, seed, overrides)
-    plan: dict[tuple[str, str], list[tuple[str, int, list[str]]]] = {}
-    main_title = f"Embedded tabular shift, strength 1: target test accuracy over {args.seeds} seeds"
-    for name, overrides in RUNS.items():
-        plan[main_title, name] = [(CONFIG, seed, overrides) for seed in range(args.seeds)]
-    if args.strengths:
-        title = f"Other shift strengths, same config: target test accuracy over {args.strength_seeds} seeds"
-        for strength in args.strengths:
-            for name, overrides in RUNS.items():
-                options = [*overrides, f"--data.init_args.strength={strength}"]
-                plan[title, f"{name}, strength {strength:g}"] = [
-                    (CONFIG, seed, options) for seed in range(args.strength_seeds)
-                ]
-
+    plan = tabular_plan(args.seeds, args.strengths, args.strength_seeds)
     print(run_plan(plan, args.jobs, args.threads, args.json))
 
 

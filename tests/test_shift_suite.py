@@ -1,36 +1,33 @@
-"""scripts/shift_suite.py and scripts/lambda_criteria.py: names checked before any run, the summary's
-arithmetic, and one real (tiny) run of each kind of contender."""
-
-import sys
+"""The shift suite and the criteria study (dann_lightning.experiments): names checked before any
+run, the tables' arithmetic, and real (tiny) runs of each kind of contender."""
 
 import pytest
 
-from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "scripts"))
-import lambda_criteria
-import shift_suite
+from dann_lightning.experiments import criteria, suite, suite_report
 
 
 @pytest.mark.parametrize(
-    ("argv", "words"),
+    ("kind", "names", "valid", "words"),
     [
-        (["--tasks", "moons_45"], ["unknown task moons_45", "moons_40", "digits_m"]),
-        (["--networks", "resnet"], ["unknown network resnet", "relu64", "gelu256_layernorm"]),
-        (["--contenders", "dann_fancy"], ["unknown contender dann_fancy", "dann_auto", "dann_lambda_1"]),
+        ("task", ["moons_45"], suite.ALL_TASKS, ["unknown task moons_45", "moons_40", "digits_m"]),
+        ("network", ["resnet"], suite.NETWORKS, ["unknown network resnet", "relu64", "gelu256_layernorm"]),
+        (
+            "contender",
+            ["dann_fancy"],
+            suite.ALL_CONTENDERS,
+            ["unknown contender dann_fancy", "dann_auto", "dann_lambda_1"],
+        ),
     ],
 )
-def test_unknown_names_stop_the_suite_before_any_run_and_list_the_valid_ones(monkeypatch, argv, words):
-    monkeypatch.setattr(sys, "argv", ["shift_suite.py", *argv])
+def test_unknown_names_stop_the_suite_before_any_run_and_list_the_valid_ones(kind, names, valid, words):
     with pytest.raises(SystemExit) as stopped:
-        shift_suite.main()
+        suite.check_names(kind, names, valid)
     assert all(word in str(stopped.value) for word in words)
 
 
-def test_the_criteria_study_refuses_candidates_without_source_only(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["lambda_criteria.py", "--lambdas", "0.1", "1"])
+def test_the_criteria_study_refuses_candidates_without_source_only():
     with pytest.raises(SystemExit, match="must include 0"):
-        lambda_criteria.main()
+        criteria.check_candidates([0.1, 1.0])
 
 
 def test_the_summary_counts_wins_ties_losses_and_the_kept_gains():
@@ -41,7 +38,7 @@ def test_the_summary_counts_wins_ties_losses_and_the_kept_gains():
     }
     for scores in results.values():
         scores["peer_recipe"] = [scores["source_only"][0] + 0.02]
-    lines = shift_suite.summary(results, ["source_only", "dann", "dann_auto", "peer_recipe"])
+    lines = suite_report.summary(results, ["source_only", "dann", "dann_auto", "peer_recipe"])
     dann = next(line for line in lines if line.startswith("| dann |"))
     # The median gain of +10 and -20 over the two pairs below 0.9; ahead of the peers on "a" only.
     assert dann == "| dann | 1 / 1 / 1 | 67% | 1 | -5.0 | -20.0 | 33% |"
@@ -50,14 +47,56 @@ def test_the_summary_counts_wins_ties_losses_and_the_kept_gains():
     assert "dann_auto's summed positive gains: 95% of dann's" in "\n".join(lines)
 
 
-@pytest.mark.parametrize("contender", ["source_only", "dann_auto", "target_oracle"])
-def test_one_tiny_run_of_each_kind_of_contender_gives_an_accuracy(contender):
-    task = shift_suite.TASKS["wine"].draw(0)
-    accuracy = shift_suite.target_accuracy(task, shift_suite.NETWORKS["relu64"], contender, 0, epochs=2, batch=32)
-    assert 0.0 <= accuracy <= 1.0
+def test_the_pair_table_gives_medians_over_seeds_and_dann_seed_by_seed():
+    results = {("moons_40", "relu64"): {"source_only": [0.7, 0.8, 0.9], "dann": [0.75, 0.805, 0.85]}}
+    lines = suite_report.pair_table(results, ["source_only", "dann"])
+    assert lines[-1] == "| moons_40 | relu64 | 0.800 | 0.805 | 1 / 1 / 1 |"
 
 
-def test_the_criteria_study_scores_one_candidate_with_every_criterion():
-    scores = lambda_criteria.train_and_score(("wine", "relu64", 0.1, 0, 2))
-    assert set(scores) == {"target_acc", *lambda_criteria.CRITERIA}
-    assert -1.0 <= scores["consistency"] <= 1.0 and 0.0 <= scores["source_acc"] <= 1.0
+def test_the_criteria_report_picks_by_each_score_and_the_oracle_by_accuracy():
+    def candidate(accuracy, consistency):
+        return {"target_acc": accuracy, **dict.fromkeys(criteria.CRITERIA, 0.0), "consistency": consistency}
+
+    # DANN (0.1) helps by 5 points, but consistency prefers lambda 1, which loses 10.
+    draws = {("t", "n", 0): {0.0: candidate(0.80, 0.1), 0.1: candidate(0.85, 0.2), 1.0: candidate(0.70, 0.3)}}
+    lines = criteria.report(draws)
+    assert next(line for line in lines if line.startswith("| consistency |")) == (
+        "| consistency | -0.50 | -10.0 | -10.0 | 1 of 1 | 0 of 0 |"
+    )
+    # Every other score ties: the smallest lambda, source-only, is kept.
+    assert next(line for line in lines if line.startswith("| snd |")) == "| snd | n/a | +0.0 | +0.0 | 0 of 1 | 0 of 0 |"
+    assert (
+        next(line for line in lines if line.startswith("| oracle |"))
+        == "| oracle | n/a | +5.0 | +5.0 | 0 of 1 | 0 of 0 |"
+    )
+
+
+def test_a_run_is_reproducible_and_the_oracle_trains_on_other_rows():
+    task = suite.TASKS["wine"].draw(0)
+    network = suite.NETWORKS["relu64"]
+    runs = [suite.target_accuracy(task, network, "source_only", 0, epochs=2, batch=32) for _ in range(2)]
+    oracle = suite.target_accuracy(task, network, "target_oracle", 0, epochs=2, batch=32)
+    assert runs[0] == runs[1]
+    assert oracle != runs[0]
+
+
+@pytest.mark.slow  # five fits: an integration test
+def test_lambda_auto_in_the_suite_keeps_the_accuracy_of_one_candidate_trained_alone():
+    # The candidates start from the same weights and see the same batches as a run with their lambda alone.
+    task = suite.TASKS["covariate_rotation_2d"].draw(0)
+    network = suite.NETWORKS["relu64"]
+    alone = {
+        contender: suite.target_accuracy(task, network, contender, 0, epochs=2, batch=128)
+        for contender in ["source_only", "dann", "dann_lambda_0.3", "dann_lambda_1"]  # 0, 0.1, 0.3, 1
+    }
+    assert len(set(alone.values())) == 4  # each lambda ends elsewhere: the match below names one
+    kept = suite.target_accuracy(task, network, "dann_auto", 0, epochs=2, batch=128)
+    assert any(kept == pytest.approx(accuracy, abs=1e-6) for accuracy in alone.values()), (kept, alone)
+
+
+def test_the_study_scores_one_candidate_by_every_criterion_and_its_accuracy_is_the_suites():
+    scores = criteria.train_and_score(("wine", "relu64", 0.0, 0, 2))
+    assert set(scores) == {"target_acc", *criteria.CRITERIA}
+    task = suite.TASKS["wine"].draw(0)
+    tested = suite.target_accuracy(task, suite.NETWORKS["relu64"], "source_only", 0, epochs=2, batch=64)
+    assert scores["target_acc"] == pytest.approx(tested, abs=1e-6)

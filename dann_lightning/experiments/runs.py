@@ -1,4 +1,6 @@
-"""Run a shipped config in-process, as `dann-lightning fit --config ...` would, for the results scripts."""
+"""Run a shipped config in-process, as `dann-lightning fit --config ...` would, over seeds and in
+parallel processes, and the Markdown tables of the results scripts (``scripts/moons_results.py``,
+``tabular_results.py``, ``regression_results.py``, ``reproduce.py``, ``sklearn_moons.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the repository, whose configs/ the studies run
 
 
 def run_config(config: str, seed: int, overrides: list[str], threads: int = 0) -> dict:
