@@ -18,17 +18,16 @@ from concurrent.futures import ProcessPoolExecutor
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from scipy.stats import spearmanr
 
 from dann_lightning import DANNLitModule, DomainDataModule
-from dann_lightning.analysis.scores import dev_risk, entropy, importance_weights, soft_neighborhood_density
 from dann_lightning.experiments.suite import NETWORKS, TASKS
-from dann_lightning.lambda_search import neighbour_agreement
 from dann_lightning.quiet import quiet_trainer
+from dann_lightning.selection import SelectionScore
 
-# Each criterion's score from one trained candidate; higher is better for every entry here.
-CRITERIA = ("consistency", "source_acc", "neg_entropy", "im", "snd", "neg_dev")
+# The criteria lambda_max="auto" can choose by (the registry's names); scores are oriented so that
+# higher is better (entropy and DEV negated).
+CRITERIA = ("consistency", "source_acc", "entropy", "im", "snd", "dev")
 DEFAULT_TASKS = [
     "moons_40",
     "covariate_translation_10d",
@@ -69,35 +68,22 @@ def train_and_score(job: tuple[str, str, float, int, int]) -> dict[str, float]:
 
 
 def study_scores(model: DANNLitModule, data: DomainDataModule, num_classes: int) -> dict[str, float]:
-    """The target test accuracy and each of :data:`CRITERIA` of one trained candidate.
-
-    The scores are recomputed here, inline, as the study first measured them; this is the one
-    function to replace by the library's selection-score registry.
-    """
+    """The target test accuracy and each of :data:`CRITERIA` of one trained candidate, computed by the
+    shipped scores ([`dann_lightning.selection`][dann_lightning.selection]) from the target training
+    rows and the labelled source validation rows, each oriented so that higher is better."""
     data.setup("test")
     model.eval()
+    scores = {name: SelectionScore(name, num_classes) for name in CRITERIA}
     with torch.no_grad():
-        x_target = data.target_train.tensors[0]
-        x_source_val, y_source_val = data.source_val.tensors
-        features_t = model.feature_extractor(x_target)
-        logits_t = model.classifier(features_t)
-        features_v = model.feature_extractor(x_source_val)
-        logits_v = model.classifier(features_v)
+        for domain, (x, *labels) in [("target", data.target_train.tensors), ("source", data.source_val.tensors)]:
+            features = model.feature_extractor(x)
+            logits = model.classifier(features)
+            for score in scores.values():
+                score.update(domain, x, features, logits, labels[0] if labels else None)
         x_test, y_test = data.target_test.tensors
         accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-    probs = torch.softmax(logits_t.double(), dim=1)
-    mean_entropy = entropy(probs).mean()
-    losses = F.cross_entropy(logits_v, y_source_val, reduction="none").double().numpy()
-    weights = importance_weights(features_v.double().numpy(), features_t.double().numpy())
-    return {
-        "target_acc": accuracy,
-        "consistency": neighbour_agreement(x_target, logits_t.argmax(1), num_classes).item(),
-        "source_acc": (logits_v.argmax(1) == y_source_val).float().mean().item(),
-        "neg_entropy": -mean_entropy.item(),
-        "im": (entropy(probs.mean(0)) - mean_entropy).item(),
-        "snd": soft_neighborhood_density(probs.float()[:2000]).item(),
-        "neg_dev": -dev_risk(weights, losses),
-    }
+    oriented = {name: score.compute() * (1 if score.higher_is_better else -1) for name, score in scores.items()}
+    return {"target_acc": accuracy, **oriented}
 
 
 def run_study(
