@@ -51,7 +51,7 @@ class ScoreSpec:
     """One label-free score: how to build its metric from the number of outputs, what it reads,
     which way is better and what it needs."""
 
-    make: Callable[[int], Metric]
+    make: Callable[[int, dict], Metric]  # (outputs per row, {"max_samples": n} or {}) -> the metric
     reads: Reads
     higher_is_better: bool
     needs_classes: bool = True
@@ -59,19 +59,21 @@ class ScoreSpec:
 
 
 SCORE_SPECS: dict[str, ScoreSpec] = {
-    "entropy": ScoreSpec(lambda classes: PredictionEntropy(), "target_logits", higher_is_better=False),
-    "im": ScoreSpec(InformationMaximization, "target_logits", higher_is_better=True),
-    "snd": ScoreSpec(lambda classes: SoftNeighborhoodDensity(), "target_logits", higher_is_better=True),
-    "consistency": ScoreSpec(NeighbourhoodConsistency, "target_inputs", higher_is_better=True),
+    "entropy": ScoreSpec(lambda classes, cap: PredictionEntropy(), "target_logits", higher_is_better=False),
+    "im": ScoreSpec(lambda classes, cap: InformationMaximization(classes), "target_logits", higher_is_better=True),
+    "snd": ScoreSpec(lambda classes, cap: SoftNeighborhoodDensity(**cap), "target_logits", higher_is_better=True),
+    "consistency": ScoreSpec(
+        lambda classes, cap: NeighbourhoodConsistency(classes, **cap), "target_inputs", higher_is_better=True
+    ),
     "dev": ScoreSpec(
-        lambda outputs: DeepEmbeddedValidation(),
+        lambda outputs, cap: DeepEmbeddedValidation(**cap),
         "features",
         higher_is_better=False,
         needs_classes=False,
         needs_source_labels=True,
     ),
     "source_acc": ScoreSpec(
-        lambda classes: MulticlassAccuracy(classes, average="micro"),
+        lambda classes, cap: MulticlassAccuracy(classes, average="micro"),
         "source_logits",
         higher_is_better=True,
         needs_source_labels=True,
@@ -91,16 +93,22 @@ class SelectionScore(nn.Module):
         name: the score's name.
         num_classes: the classifier's outputs (classes; numbers per row for regression).
         sample_losses: per-row loss of outputs and labels (what ``"dev"`` weighs); default cross-entropy.
+        max_samples: rows per domain the scores with an N x N cost (SND, consistency, DEV) use at
+            most, evenly spaced; default: each score's own.
     """
 
     def __init__(
-        self, name: str, num_classes: int, sample_losses: Callable[[Tensor, Tensor], Tensor] | None = None
+        self,
+        name: str,
+        num_classes: int,
+        sample_losses: Callable[[Tensor, Tensor], Tensor] | None = None,
+        max_samples: int | None = None,
     ) -> None:
         super().__init__()
         check_choice("selection score", name, tuple(SCORE_SPECS))
         self.name = name
         self.spec = SCORE_SPECS[name]
-        self.metric = self.spec.make(num_classes)
+        self.metric = self.spec.make(num_classes, {} if max_samples is None else {"max_samples": max_samples})
         self.sample_losses = sample_losses or _cross_entropy_per_sample
 
     @property

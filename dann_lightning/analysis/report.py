@@ -23,16 +23,11 @@ from torch.utils.data import DataLoader
 from dann_lightning import checkpoints
 from dann_lightning.analysis.embedding import embedding_figure
 from dann_lightning.analysis.pad import DEFAULT_PAD_CLASSIFIER, PADClassifier, pad_name, proxy_a_distance
-from dann_lightning.analysis.scores import (
-    DeepEmbeddedValidation,
-    InformationMaximization,
-    PredictionEntropy,
-    SoftNeighborhoodDensity,
-)
 from dann_lightning.batch import unpack_evaluation_batch
 from dann_lightning.checks import check_int, choices_of
 from dann_lightning.data.contract import domain_data
 from dann_lightning.errors import DataError
+from dann_lightning.selection import SelectionScore
 from dann_lightning.tasks import ClassificationTask, Task
 
 QUALITY = {"acc": "acc", "mae": "MAE", "rmse": "RMSE", "r2": "R²"}  # the tasks' metric names
@@ -225,21 +220,14 @@ def _quality(task: Task, data: Mapping[str, Tensor | None]) -> dict[str, float |
 def _selection_scores(
     task: Task, source: Mapping[str, Any], target: Mapping[str, Any], max_samples: int
 ) -> dict[str, float]:
+    """The task's label-free scores (the registry's), on at most ``max_samples`` rows per domain."""
     result = {}
-    if task.name == "classification":
-        scores = {
-            "entropy": PredictionEntropy(),
-            "im": InformationMaximization(target["logits"].shape[1]),
-            "snd": SoftNeighborhoodDensity(max_samples=max_samples),
-        }
-        for metric in scores.values():
-            metric.update(target["logits"])
-        result = {name: metric.compute().item() for name, metric in scores.items()}
-    if source["labels"] is not None:
-        dev = DeepEmbeddedValidation(max_samples=max_samples)
-        dev.update(source["features"], losses=task.sample_losses(source["logits"], source["labels"]))
-        dev.update(target["features"])
-        result["dev"] = dev.compute().item()
+    for name in task.selection_scores:
+        score = SelectionScore(name, task.width, task.sample_losses, max_samples=max_samples)
+        score.update("target", None, target["features"], target["logits"])
+        score.update("source", None, source["features"], source["logits"], source["labels"])
+        if score.has_data:  # DEV needs labelled source rows
+            result[name] = score.compute()
     return result
 
 
