@@ -14,6 +14,7 @@ from dann_lightning.checks import check_int
 from dann_lightning.errors import ConfigurationError
 from dann_lightning.losses import domain_loss
 from dann_lightning.module import DANNLitModule
+from dann_lightning.widths import has_lazy_weights
 
 MULTILINEAR_LIMIT = 4096  # above this many products, the randomized map (as in the paper)
 
@@ -36,12 +37,14 @@ class CDANLitModule(DANNLitModule):
 
     Args:
         feature_extractor: maps inputs to ``feature_dim`` features.
-        classifier: maps features to ``num_classes`` logits.
+        classifier: maps features to ``num_classes`` logits; default: one linear layer.
         discriminator: maps the conditioned input to one logit per sample; its input width is
             [`discriminator_in_features`][dann_lightning.CDANLitModule.discriminator_in_features]
-            (``feature_dim * num_classes``, or ``randomized_dim`` with the randomized map).
-        num_classes: number of classes.
-        feature_dim: width of the feature extractor's output.
+            (``feature_dim * num_classes``, or ``randomized_dim`` with the randomized map); default:
+            the one [`DANNLitModule`][dann_lightning.DANNLitModule] builds, its width from the data.
+        num_classes: number of classes; default: the data module's, as with ``DANNLitModule``.
+        feature_dim: width of the feature extractor's output; default: measured on the first batch
+            shown to the networks before training (then kept in the checkpoint).
         entropy_conditioning: weight the domain loss by prediction certainty (CDAN+E).
         randomized: use the randomized multilinear map; default: when
             ``feature_dim * num_classes > 4096``.
@@ -54,11 +57,11 @@ class CDANLitModule(DANNLitModule):
     def __init__(
         self,
         feature_extractor: nn.Module,
-        classifier: nn.Module,
-        discriminator: nn.Module,
+        classifier: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
         *,
-        num_classes: int,
-        feature_dim: int,
+        num_classes: int | None = None,
+        feature_dim: int | None = None,
         entropy_conditioning: bool = True,
         randomized: bool | None = None,
         randomized_dim: int = 1024,
@@ -74,20 +77,34 @@ class CDANLitModule(DANNLitModule):
                 f"CDANLitModule conditions its discriminator on class probabilities: task={kwargs['task']!r} "
                 "does not apply; for regression use DANNLitModule(task='regression')"
             )
-        super().__init__(feature_extractor, classifier, discriminator, num_classes=num_classes, **kwargs)
         for name, value in [("feature_dim", feature_dim), ("randomized_dim", randomized_dim)]:
-            check_int(f"CDANLitModule {name}", value, minimum=1)
-        self.feature_dim = feature_dim
-        self.randomized = feature_dim * num_classes > MULTILINEAR_LIMIT if randomized is None else bool(randomized)
+            if value is not None:
+                check_int(f"CDANLitModule {name}", value, minimum=1)
+        self.feature_dim: int | None = None
+        super().__init__(feature_extractor, classifier, discriminator, num_classes=num_classes, **kwargs)
+        if feature_dim is not None and num_classes is not None:
+            self._condition_on(feature_dim)
+
+    def _condition_on(self, feature_dim: int) -> None:
+        """Fix the conditioning for ``feature_dim`` features (known at build, or from the first batch)."""
+        hp = self.hparams
+        self.feature_dim = hp.feature_dim = feature_dim  # in the hyperparameters: a checkpoint rebuilds at once
+        randomized = feature_dim * self.num_classes > MULTILINEAR_LIMIT if hp.randomized is None else hp.randomized
+        self.randomized = bool(randomized)
         if self.randomized:
             # Fixed once, kept in the state dict: a reloaded model maps its inputs the same way.
             generator = torch.Generator().manual_seed(0)
-            self.register_buffer("random_features", torch.randn(feature_dim, randomized_dim, generator=generator))
-            self.register_buffer("random_classes", torch.randn(num_classes, randomized_dim, generator=generator))
+            features = torch.randn(feature_dim, hp.randomized_dim, generator=generator)
+            self.register_buffer("random_features", features.to(self.device))
+            self.register_buffer(
+                "random_classes", torch.randn(self.num_classes, hp.randomized_dim, generator=generator).to(self.device)
+            )
         expected = self.discriminator_in_features
-        width = _first_linear_width(discriminator)
+        width = _first_linear_width(self.discriminator)
         if width is not None and width != expected:
-            how = f"randomized_dim={randomized_dim}" if self.randomized else f"feature_dim * num_classes = {expected}"
+            how = (
+                f"randomized_dim={hp.randomized_dim}" if self.randomized else f"feature_dim * num_classes = {expected}"
+            )
             raise ConfigurationError(
                 f"CDANLitModule's discriminator must take {expected} inputs ({how}), but its first linear layer "
                 f"takes {width}"
@@ -103,6 +120,8 @@ class CDANLitModule(DANNLitModule):
     @override
     def discriminator_input(self, features: Tensor, class_logits: Tensor) -> Tensor:
         features = features.flatten(1)
+        if self.feature_dim is None:  # the first batch, shown before training: the width of the data
+            self._condition_on(features.shape[1])
         if features.shape[1] != self.feature_dim:
             raise ConfigurationError(
                 f"CDANLitModule feature_dim={self.feature_dim}, but the feature extractor returns "
@@ -130,7 +149,8 @@ class CDANLitModule(DANNLitModule):
 
 
 def _first_linear_width(module: nn.Module) -> int | None:
+    """The input width of the first linear layer, or ``None`` (none, or a lazy one: it takes the data's)."""
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
-            return layer.in_features
+            return None if has_lazy_weights(layer) else layer.in_features
     return None

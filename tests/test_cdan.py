@@ -109,3 +109,27 @@ def test_cdan_chooses_lambda_automatically(tmp_path):
     trainer.fit(module, make_datamodule())
     assert module.lambda_search.chosen_lambda in (0.0, 1.0)
     assert trainer.callback_metrics["val/auto/lambda_max"].item() == module.lambda_search.chosen_lambda
+
+
+@pytest.mark.parametrize(("width", "randomized"), [(16, False), (2100, True)])
+def test_cdan_takes_every_width_from_the_data_and_its_checkpoint_rebuilds_at_once(tmp_path, width, randomized):
+    """No num_classes, feature_dim, classifier or discriminator: DANNLitModule's widths-from-data hold for
+    CDAN too; feature_dim is measured on the first batch, and past 4096 products the map is randomized."""
+    torch.manual_seed(0)
+    module = CDANLitModule(MLP(None, [width], activation="tanh"), entropy_conditioning=False)
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(module, make_datamodule(n=32))
+    assert (module.hparams.num_classes, module.hparams.feature_dim, module.randomized) == (2, width, randomized)
+    assert module.discriminator_in_features == (1024 if randomized else 2 * width)
+    path = tmp_path / "cdan.ckpt"
+    trainer.save_checkpoint(path)
+    restored = CDANLitModule.load_from_checkpoint(path, feature_extractor=MLP(2, [width], activation="tanh"))
+    x = torch.randn(8, 2)
+    module.eval()
+    restored.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), module(x))
+        features = module.feature_extractor(x)
+        torch.testing.assert_close(
+            restored.discriminator_input(features, module(x)), module.discriminator_input(features, module(x))
+        )
