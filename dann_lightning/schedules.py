@@ -78,4 +78,5 @@ def check_schedule_name(registry: dict[str, Callable[..., float]], name: str, ar
 
 
 def _lookup(registry: dict[str, Callable[..., float]], name: str, argument: str) -> Callable[..., float]:
-    return registry[check_choice(argument, name, tuple(registry))]
+    schedule = registry.get(name)  # called every step: the full check only for a name that is not there
+    return schedule if schedule is not None else registry[check_choice(argument, name, tuple(registry))]
