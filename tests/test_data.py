@@ -140,3 +140,15 @@ def test_without_target_val_validation_serves_the_target_training_rows():
     labelled = make_datamodule()
     labelled.setup("fit")
     assert len(next(iter(labelled.val_dataloader()["target"]))) == 2  # target_val's own (x, y)
+
+
+@pytest.mark.parametrize("rows, ranks", [(10, 3), (7, 2), (2, 4), (5, 1)])
+def test_the_evaluation_sampler_serves_each_sample_once_over_the_ranks_in_strided_order(rows, ranks):
+    from dann_lightning.data.evaluation_sampler import EvaluationSampler
+
+    shards = [list(EvaluationSampler(range(rows), num_replicas=ranks, rank=rank)) for rank in range(ranks)]
+    assert sorted(index for shard in shards for index in shard) == list(range(rows))  # once each, no padding
+    assert shards == [list(range(rank, rows, ranks)) for rank in range(ranks)]  # the order DDP runs had before
+    assert [len(EvaluationSampler(range(rows), num_replicas=ranks, rank=rank)) for rank in range(ranks)] == [
+        len(shard) for shard in shards
+    ]

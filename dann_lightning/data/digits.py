@@ -184,7 +184,9 @@ class DigitsDataModule(ImageDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(
+            image_size=image_size, augment_shift=augment_shift, batch_size=batch_size, num_workers=num_workers
+        )
         check_choice("target_domain", target_domain, TargetDomain)
         check_choice("train_on", train_on, TrainOn)
         check_int("image_size", image_size, minimum=MIN_IMAGE_SIZE)
@@ -200,6 +202,10 @@ class DigitsDataModule(ImageDataModule):
     def classes(self) -> list[str]:
         """The ten digits, ``"0"`` to ``"9"``."""
         return [str(digit) for digit in range(10)]
+
+    @override
+    def describe_raw_images(self, shape: str, colour: str) -> str:
+        return f"float32 {shape} images with values in [0, 1] (as make_digits_shift draws them), un-normalised"
 
     def _load_raw_splits(self) -> torch.Tensor:
         h = self.hparams

@@ -128,10 +128,19 @@ class ImageDataModule(ScaledDataModule):
     """What the image data modules share: per-channel normalisation with the source training
     split's statistics (``scaler``, a :class:`ChannelNormalizer` kept in the ``state_dict``: a
     resumed or evaluated run normalises as training did), and random shifts of training images
-    when ``hparams.augment_shift`` > 0."""
+    when ``augment_shift`` > 0.
 
-    def __init__(self, *, batch_size: int, num_workers: int) -> None:
+    Args:
+        image_size: the side of the square images served.
+        augment_shift: translate each training image by up to this many pixels, afresh at every step.
+        batch_size: samples per domain per step.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(self, *, image_size: int, augment_shift: int, batch_size: int, num_workers: int) -> None:
         super().__init__(ChannelNormalizer(), batch_size=batch_size, num_workers=num_workers)
+        self.image_size = image_size
+        self.augment_shift = augment_shift
 
     @property
     def normalizer(self) -> ChannelNormalizer:
@@ -139,7 +148,24 @@ class ImageDataModule(ScaledDataModule):
         return self.scaler
 
     @override
+    def model_inputs(self, input_shape: Sequence[int] | None = None) -> Any:
+        """Raw images of the training size, with the fitted per-channel normalisation to fold in."""
+        from dann_lightning.preprocessing import standardized_inputs  # preprocessing imports the data package
+
+        return standardized_inputs(
+            self.scaler,
+            input_shape,
+            classes=self.known_classes(),
+            image_size=self.image_size,
+            describe_images=self.describe_raw_images,
+        )
+
+    def describe_raw_images(self, shape: str, colour: str) -> str:
+        """What a raw image is, in words, given its ``shape`` text and ``colour``: what an export records."""
+        return f"float32 {shape} images on the scale the data module holds them, before its per-channel normalisation"
+
+    @override
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self.trainer is not None and self.trainer.training:
-            return augment_training_batch(batch, self.hparams.augment_shift)
+            return augment_training_batch(batch, self.augment_shift)
         return batch

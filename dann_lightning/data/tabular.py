@@ -29,7 +29,7 @@ from dann_lightning.data.tabular_io import (
 )
 from dann_lightning.data.tabular_shift import check_shift_arguments, make_tabular_shift
 from dann_lightning.data.transforms import Standardizer
-from dann_lightning.errors import ConfigurationError, DataError
+from dann_lightning.errors import ConfigurationError, DANNError, DataError
 from dann_lightning.tasks import TaskName
 
 __all__ = ["TabularDataModule", "TabularShiftDataModule", "TabularSplits", "make_tabular_shift"]
@@ -75,6 +75,9 @@ class _StandardizedTables(ScaledDataModule):
         self._target_statistics: tuple[float, float] | None = None  # mean, std of the source targets
         self._splits: TabularSplits | None = None
         self._restored: dict[str, list[str]] = {}  # "features", "classes" of a loaded state_dict
+        # Columns and classes a subclass was given: known without reading data.
+        self._given_features: list[str] | None = None
+        self._given_classes: list[str] | None = None
 
     def _load_splits(self) -> TabularSplits:
         raise NotImplementedError
@@ -91,8 +94,8 @@ class _StandardizedTables(ScaledDataModule):
         from a checkpoint)."""
         if self._splits is None and "features" in self._restored:
             return list(self._restored["features"])
-        if self._splits is None and getattr(self, "features", None):
-            return list(self.features)  # as given: no file read (predict may have only its new rows)
+        if self._splits is None and self._given_features:
+            return list(self._given_features)  # as given: no file read (predict may have only its new rows)
         return list(self._read_splits().features)
 
     @property
@@ -104,7 +107,7 @@ class _StandardizedTables(ScaledDataModule):
             return None
         if self._splits is None and "classes" in self._restored:
             return list(self._restored["classes"])
-        if self._splits is None and getattr(self, "_given_classes", None):
+        if self._splits is None and self._given_classes:
             return list(self._given_classes)
         return list(self._read_splits().classes)
 
@@ -122,6 +125,19 @@ class _StandardizedTables(ScaledDataModule):
     def prediction_ids(self) -> tuple[str, np.ndarray] | None:
         """The ``id`` column's name and values for the rows ``predict`` serves, in order, or ``None``."""
         return self._splits.target_test_ids if self._splits is not None else None
+
+    @override
+    def model_inputs(self, input_shape: Sequence[int] | None = None) -> Any:
+        """Raw feature rows, their column names and the fitted standardisation to fold in: read from the
+        ``state_dict`` (a data module restored from a checkpoint needs no data files)."""
+        from dann_lightning.preprocessing import standardized_inputs  # preprocessing imports the data package
+
+        try:
+            classes = self.known_classes()
+        except (DANNError, OSError):  # read from data files that are gone: the export names classes by index
+            classes = None
+        features = self.state_dict().get("features")
+        return standardized_inputs(self.scaler, input_shape, features=features, classes=classes)
 
     @override
     def _load_raw_splits(self) -> torch.Tensor:
@@ -306,6 +322,7 @@ class TabularDataModule(_StandardizedTables):
             if clash:
                 raise ConfigurationError(f"TabularDataModule features lists {clash}, which is the {role} column too")
         self._given_classes = check_classes(classes)
+        self._given_features = features
         check_choice("TabularDataModule non_finite", non_finite, NonFinite)
         # [0, 1): 0 holds nothing out, 1 would leave no training rows (check_real has no half-open range).
         if check_real("TabularDataModule val_fraction", val_fraction, minimum=0.0) >= 1:
@@ -330,6 +347,7 @@ class TabularDataModule(_StandardizedTables):
         self.val_fraction = float(val_fraction)
         self.seed = seed
         self._predict_rows: Selected | None = None
+        self._predict_ids: tuple[str, np.ndarray] | None = None
 
     def _select(self, table: Table, role: str, names: list[str] | None) -> Selected:
         return select(
@@ -424,7 +442,7 @@ class TabularDataModule(_StandardizedTables):
     @override
     def prediction_ids(self) -> tuple[str, np.ndarray] | None:
         if self._sources["predict"] is not None:
-            return getattr(self, "_predict_ids", None)
+            return self._predict_ids
         return super().prediction_ids()
 
     def _feature_columns(self, tables: dict[str, Table]) -> list[str] | None:
