@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from dann_lightning.data.contract import domain_data
-from dann_lightning.data.transforms import ChannelNormalizer, FittedStatistics, Standardizer
+from dann_lightning.data.transforms import ChannelNormalizer, FittedStatistics, Standardizer, standardize
 from dann_lightning.errors import ConfigurationError
 
 TABLE_INPUT = "float32 rows (N, F) of raw feature values, unstandardised, the columns in {order} order"
@@ -28,7 +28,9 @@ TABLE_INPUT = "float32 rows (N, F) of raw feature values, unstandardised, the co
 class Standardize(nn.Module):
     """``(x - mean) / std`` in float32: per feature of ``(N, F)`` rows, or per channel of
     ``(N, C, H, W)`` images (``per_channel``). The statistics are buffers: saved with the model,
-    never trained.
+    never trained. The data's own standardisation as a module: build it from the fitted
+    ``Standardizer`` or ``ChannelNormalizer`` (:meth:`from_statistics`); the arithmetic is theirs
+    ([`standardize`][dann_lightning.data.transforms.standardize]).
 
     Args:
         mean: one value per feature (or channel).
@@ -78,7 +80,7 @@ class Standardize(nn.Module):
         return cls(statistics.mean, statistics.std, per_channel=isinstance(statistics, ChannelNormalizer))
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
+        return standardize(x, self.mean, self.std)
 
     def describe(self) -> dict[str, Any]:
         """What ``export.json`` records of this step: its kind, axis, formula and statistics."""

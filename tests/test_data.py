@@ -152,3 +152,30 @@ def test_the_evaluation_sampler_serves_each_sample_once_over_the_ranks_in_stride
     assert [len(EvaluationSampler(range(rows), num_replicas=ranks, rank=rank)) for rank in range(ranks)] == [
         len(shard) for shard in shards
     ]
+
+
+def test_one_standardisation_serves_the_data_modules_the_suite_and_the_exported_model():
+    from dann_lightning.data.shifts import make_shift
+    from dann_lightning.preprocessing import Standardize
+
+    task = make_shift("wine", seed=0)
+    fitted = Standardizer().fit(torch.as_tensor(task.x_source))
+    data = task.datamodule(batch_size=16)
+    data.setup("fit")
+    # the suite's data module scales with that Standardizer, bit for bit
+    assert torch.equal(data.source_train.tensors[0], fitted.transform(torch.as_tensor(task.x_source)))
+    # and the module an export folds in computes the same, in float32
+    raw = torch.as_tensor(task.x_target_test)
+    torch.testing.assert_close(Standardize.from_statistics(fitted)(raw), fitted.transform(raw), rtol=0, atol=1e-5)
+
+
+def test_regression_targets_are_standardised_by_a_standardizer_over_every_output():
+    from dann_lightning.data import RegressionShiftDataModule
+    from dann_lightning.datasets import make_regression_shift
+
+    data = RegressionShiftDataModule(n_samples=300, n_val=40, n_test=50)
+    data.setup("fit")
+    y = torch.as_tensor(make_regression_shift("covariate", 300, 10, 40, 50, seed=0).source_train[1])
+    fitted = Standardizer().fit(y[:, None])
+    assert data.target_statistics == (float(fitted.mean[0]), float(fitted.std[0]))
+    torch.testing.assert_close(data.unscale_targets(data.source_train.tensors[1].double()), y, rtol=0, atol=1e-5)

@@ -142,9 +142,9 @@ class SplitsDataModule(ScaledDataModule):
 
     def _fit_target_statistics(self) -> None:
         if self.task == "regression" and self.standardize_target and self._target_statistics is None:
-            y = np.asarray(self._splits.source_train[1], dtype=np.float64)
-            std = float(y.std())
-            self._target_statistics = (float(y.mean()), std if std > 0 else 1.0)
+            y = torch.as_tensor(np.asarray(self._splits.source_train[1], dtype=np.float64))
+            targets = Standardizer().fit(y.reshape(-1, 1))  # one mean and std over every output
+            self._target_statistics = (float(targets.mean[0]), float(targets.std[0]))
 
     @override
     def _build_datasets(self) -> None:
