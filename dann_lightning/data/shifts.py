@@ -188,8 +188,6 @@ def make_shift(name: ShiftName, *, seed: int = 0, **options: Any) -> ShiftTask:
         ConfigurationError: an unknown ``name`` or option, or an option's bad value.
 
     Examples:
-        >>> make_shift("label_proportion", seed=1, target_proportions=[0.9, 0.1], num_classes=2).num_classes
-        2
         >>> make_shift("moons", radius=3)
         Traceback (most recent call last):
         ...
