@@ -406,3 +406,17 @@ def test_a_config_changes_one_option_of_the_shift_from_the_command_line():
         "n_val": 500,
         "n_test": 1000,
     }
+
+
+def test_the_generators_import_no_lightning():
+    import ast
+    from pathlib import Path
+
+    import dann_lightning.datasets
+
+    for path in Path(dann_lightning.datasets.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        assert not [name for name in imported if name.split(".")[0] in ("lightning", "pytorch_lightning")], path
+        assert not [name for name in imported if name.startswith("dann_lightning.data.")], path  # data modules
