@@ -420,3 +420,15 @@ def test_the_generators_import_no_lightning():
         imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
         assert not [name for name in imported if name.split(".")[0] in ("lightning", "pytorch_lightning")], path
         assert not [name for name in imported if name.startswith("dann_lightning.data.")], path  # data modules
+
+
+def test_shift_options_come_as_a_mapping_or_as_keywords_and_a_checkpoint_rebuilds_either():
+    from dann_lightning.data import ShiftDataModule
+
+    keywords = ShiftDataModule("moons", angle=50.0, n_samples=200)
+    mapping = ShiftDataModule("moons", options={"angle": 50.0}, n_samples=200)
+    assert keywords.options == mapping.options == {"angle": 50.0, "n_samples": 200}
+    rebuilt = ShiftDataModule(**keywords.hparams)  # what load_from_checkpoint does
+    assert rebuilt.options == keywords.options and served_digest(rebuilt) == served_digest(mapping)
+    with pytest.raises(ConfigurationError, match=r"\['angle'\] both in options and as keywords"):
+        ShiftDataModule("moons", options={"angle": 50.0}, angle=40.0)

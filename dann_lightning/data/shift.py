@@ -49,6 +49,7 @@ class ShiftDataModule(SplitsDataModule):
         augment_shift: images: translate each training image by up to this many pixels, afresh at every step.
         batch_size: samples per domain per step.
         num_workers: DataLoader worker processes.
+        more_options: in Python, options may also come as keywords: ``ShiftDataModule("moons", angle=50)``.
 
     Examples:
         >>> data = ShiftDataModule("gaussian_covariate", seed=1, options={"dim": 4, "n_samples": 200}, batch_size=32)
@@ -68,9 +69,13 @@ class ShiftDataModule(SplitsDataModule):
         augment_shift: int = 0,
         batch_size: int = 64,
         num_workers: int = 0,
+        **more_options: Any,
     ) -> None:
-        options = dict(options or {})
-        check_shift_options(shift, options, what="ShiftDataModule shift")
+        twice = sorted(set(options or {}) & set(more_options))
+        if twice:
+            raise ConfigurationError(f"ShiftDataModule got {twice} both in options and as keywords: give each once")
+        chosen = {**(options or {}), **more_options}
+        check_shift_options(shift, chosen, what="ShiftDataModule shift")
         images = shift in IMAGE_SHIFTS
         super().__init__(
             batch_size=batch_size,
@@ -86,7 +91,7 @@ class ShiftDataModule(SplitsDataModule):
                 f"augment_shift={augment_shift!r} translates images, but shift {shift!r} serves feature rows: "
                 f"leave it 0 (image shifts: {', '.join(IMAGE_SHIFTS)})"
             )
-        self.shift, self.seed, self.options = shift, seed, options
+        self.shift, self.seed, self.options = shift, seed, chosen
         self.train_on, self.augment_shift, self.images = train_on, augment_shift, images
         self.build_seconds: float | None = None  # how long the draw took
         self._scaling_rows: Any = None  # what the scaler is fitted on
