@@ -127,6 +127,9 @@ class ModelInputs:
         description: what a raw input is, in words.
         feature_names: the feature columns in input order (tables), else ``None``.
         class_names: class ``i``'s name for logit ``i``, when the data module knows them.
+        postprocessing: the step to fold in after the model, or ``None``: for a regressor trained on
+            standardised targets, the [`Unstandardize`][dann_lightning.preprocessing.Unstandardize]
+            back to the label's units.
     """
 
     input_shape: tuple[int, ...] | None
@@ -134,6 +137,7 @@ class ModelInputs:
     description: str
     feature_names: list[str] | None = None
     class_names: list[str] | None = None
+    postprocessing: nn.Module | None = None
 
 
 def model_inputs(datamodule: object, input_shape: Sequence[int] | None = None) -> ModelInputs:
@@ -163,6 +167,7 @@ def standardized_inputs(
     classes: Sequence[str] | None = None,
     image_size: int | None = None,
     describe_images: Callable[[str, str], str] | None = None,
+    target_statistics: tuple[float, float] | None = None,
 ) -> ModelInputs:
     """The raw inputs of a data module that standardises with ``statistics`` (a fitted or restored
     ``Standardizer`` or ``ChannelNormalizer``): what every scaling data module's ``model_inputs`` returns.
@@ -174,6 +179,7 @@ def standardized_inputs(
         classes: class ``i``'s name for logit ``i``.
         image_size: the side images were trained at (images).
         describe_images: ``(shape, colour) -> words`` of a raw image, where the data module knows its scale.
+        target_statistics: regression: the ``(mean, std)`` the targets were standardised with.
     """
     features, classes = _names(features), _names(classes)
     shape = tuple(input_shape) if input_shape is not None else None
@@ -190,7 +196,8 @@ def standardized_inputs(
         description = describe(f"(N, {width}, {size_text})", colour)
     if shape is not None:
         _check_shape(shape, width, trained, per_channel=preprocessing.per_channel)
-    return ModelInputs(shape or trained, preprocessing, description, features, classes)
+    postprocessing = Unstandardize(*target_statistics) if target_statistics is not None else None
+    return ModelInputs(shape or trained, preprocessing, description, features, classes, postprocessing)
 
 
 def _images_as_held(shape: str, colour: str) -> str:

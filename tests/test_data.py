@@ -179,3 +179,19 @@ def test_regression_targets_are_standardised_by_a_standardizer_over_every_output
     fitted = Standardizer().fit(y[:, None])
     assert data.target_statistics == (float(fitted.mean[0]), float(fitted.std[0]))
     torch.testing.assert_close(data.unscale_targets(data.source_train.tensors[1].double()), y, rtol=0, atol=1e-5)
+
+
+def test_a_regression_data_module_names_the_unstandardisation_a_deployed_model_folds_in():
+    from dann_lightning.data import RegressionShiftDataModule, ShiftDataModule
+
+    data = RegressionShiftDataModule(n_samples=300, n_val=40, n_test=50)
+    data.setup("fit")
+    unstandardize = data.model_inputs().postprocessing
+    mean, std = data.target_statistics
+    torch.testing.assert_close(unstandardize(torch.tensor([[0.0], [1.0]])), torch.tensor([[mean], [mean + std]]))
+    unscaled = RegressionShiftDataModule(n_samples=300, n_val=40, n_test=50, standardize_target=False)
+    unscaled.setup("fit")
+    assert unscaled.model_inputs().postprocessing is None
+    moons = ShiftDataModule("moons", n_samples=100)
+    moons.setup("fit")
+    assert moons.model_inputs().postprocessing is None

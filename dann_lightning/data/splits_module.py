@@ -112,7 +112,9 @@ class SplitsDataModule(ScaledDataModule):
         except (DANNError, OSError):  # read from data files that are gone: the export names classes by index
             classes = None
         features = self.state_dict().get("features")
-        return standardized_inputs(self.scaler, input_shape, features=features, classes=classes)
+        return standardized_inputs(
+            self.scaler, input_shape, features=features, classes=classes, target_statistics=self.target_statistics
+        )
 
     @override
     def _load_raw_splits(self) -> torch.Tensor:
