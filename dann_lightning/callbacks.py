@@ -24,6 +24,7 @@ from typing_extensions import override
 
 from dann_lightning.analysis.embedding import ProjectionMethod, embedding_figure
 from dann_lightning.analysis.pad import DEFAULT_PAD_CLASSIFIER, PADClassifier, pad_name, proxy_a_distance
+from dann_lightning.data.contract import DomainData, domain_data
 from dann_lightning.errors import ConfigurationError, DataError, OutputDirectoryError
 
 
@@ -246,11 +247,12 @@ class PredictionWriter(BasePredictionWriter):
         loaders, indices, logits = loaders[order], indices[order], logits[order]
         probabilities = torch.softmax(logits, dim=1).double().numpy()
         predicted = logits.argmax(dim=1).numpy()
-        classes = getattr(datamodule, "classes", None)
+        data = domain_data(datamodule)
+        classes = data.classes if data is not None else None
         if classes is None or len(classes) != logits.shape[1]:
             classes = [str(index) for index in range(logits.shape[1])]
         several_loaders = len(set(loaders.tolist())) > 1
-        ids = None if several_loaders else _prediction_ids(datamodule, len(indices))
+        ids = None if several_loaders or data is None else _prediction_ids(data, len(indices))
         name, row_names = ("index", indices.numpy()) if ids is None else (ids[0], ids[1][indices.numpy()])
         columns = {name: row_names}
         if several_loaders:
@@ -302,9 +304,9 @@ def _write_numbers(path: Path, suffix: str, columns: dict[str, np.ndarray], valu
             writer.writerow([*(v[row] for v in columns.values()), *(f"{value:.9g}" for value in values[row])])
 
 
-def _prediction_ids(datamodule: Any, rows: int) -> tuple[str, np.ndarray] | None:
+def _prediction_ids(data: DomainData, rows: int) -> tuple[str, np.ndarray] | None:
     """The data module's id column for the predicted rows (``prediction_ids()``), if it has one."""
-    ids = datamodule.prediction_ids() if callable(getattr(datamodule, "prediction_ids", None)) else None
+    ids = data.prediction_ids()
     if ids is None or len(ids[1]) < rows:
         return None
     return ids[0], np.asarray(ids[1])

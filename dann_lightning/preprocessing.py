@@ -11,18 +11,16 @@ needs none of this package, nor the statistics beside the file.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 
-from dann_lightning.data.digits import DigitsDataModule
-from dann_lightning.data.image_files import ImageFilesDataModule
-from dann_lightning.data.transforms import ChannelNormalizer, FittedStatistics, Standardizer
-from dann_lightning.errors import ConfigurationError, DANNError
+from dann_lightning.data.contract import domain_data
+from dann_lightning.data.transforms import ChannelNormalizer, FittedStatistics, Standardizer, standardize
+from dann_lightning.errors import ConfigurationError
 
 TABLE_INPUT = "float32 rows (N, F) of raw feature values, unstandardised, the columns in {order} order"
 
@@ -30,7 +28,9 @@ TABLE_INPUT = "float32 rows (N, F) of raw feature values, unstandardised, the co
 class Standardize(nn.Module):
     """``(x - mean) / std`` in float32: per feature of ``(N, F)`` rows, or per channel of
     ``(N, C, H, W)`` images (``per_channel``). The statistics are buffers: saved with the model,
-    never trained.
+    never trained. The data's own standardisation as a module: build it from the fitted
+    ``Standardizer`` or ``ChannelNormalizer`` (:meth:`from_statistics`); the arithmetic is theirs
+    ([`standardize`][dann_lightning.data.transforms.standardize]).
 
     Args:
         mean: one value per feature (or channel).
@@ -80,7 +80,7 @@ class Standardize(nn.Module):
         return cls(statistics.mean, statistics.std, per_channel=isinstance(statistics, ChannelNormalizer))
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
+        return standardize(x, self.mean, self.std)
 
     def describe(self) -> dict[str, Any]:
         """What ``export.json`` records of this step: its kind, axis, formula and statistics."""
@@ -127,6 +127,9 @@ class ModelInputs:
         description: what a raw input is, in words.
         feature_names: the feature columns in input order (tables), else ``None``.
         class_names: class ``i``'s name for logit ``i``, when the data module knows them.
+        postprocessing: the step to fold in after the model, or ``None``: for a regressor trained on
+            standardised targets, the [`Unstandardize`][dann_lightning.preprocessing.Unstandardize]
+            back to the label's units.
     """
 
     input_shape: tuple[int, ...] | None
@@ -134,51 +137,70 @@ class ModelInputs:
     description: str
     feature_names: list[str] | None = None
     class_names: list[str] | None = None
+    postprocessing: nn.Module | None = None
 
 
-def model_inputs(datamodule: L.LightningDataModule, input_shape: Sequence[int] | None = None) -> ModelInputs:
+def model_inputs(datamodule: object, input_shape: Sequence[int] | None = None) -> ModelInputs:
     """The raw inputs of a model trained on ``datamodule``: their shape, the standardisation to fold in,
     the feature and class names.
 
-    Everything comes from the data module's fitted statistics, ``hparams`` and ``state_dict``, so a
-    data module restored from a checkpoint needs no data files. ``input_shape``, when given, is
-    checked against the statistics (and against the training image size).
+    A data module that implements [`DomainData`][dann_lightning.data.contract.DomainData] says this
+    itself (its ``model_inputs``); one that does not serves its inputs as the model sees them, with
+    nothing to fold in. ``input_shape``, when given, is checked against the data's statistics.
     """
-    state = _state(datamodule)
-    features = _names(state.get("features"))
-    # `classes` (list of names, index i = logit i); ImageFilesDataModule's earlier `class_names` too.
-    classes = _names(state.get("classes")) or _names(_attribute(datamodule, "classes"))
-    classes = classes or _names(_attribute(datamodule, "class_names"))
+    data = domain_data(datamodule)
+    return data.model_inputs(input_shape) if data is not None else unscaled_inputs(input_shape)
+
+
+def unscaled_inputs(input_shape: Sequence[int] | None = None, *, classes: list[str] | None = None) -> ModelInputs:
+    """The inputs of a data module that standardises nothing: served as they are, nothing folded in."""
     shape = tuple(input_shape) if input_shape is not None else None
-    statistics = getattr(datamodule, "scaler", None)
-    if not isinstance(statistics, Standardizer | ChannelNormalizer):
-        description = "inputs as the data module serves them (it folds no standardisation into the model)"
-        return ModelInputs(shape, None, description, features, classes)
+    description = "inputs as the data module serves them (it folds no standardisation into the model)"
+    return ModelInputs(shape, None, description, None, _names(classes))
+
+
+def standardized_inputs(
+    statistics: FittedStatistics,
+    input_shape: Sequence[int] | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+    image_size: int | None = None,
+    describe_images: Callable[[str, str], str] | None = None,
+    target_statistics: tuple[float, float] | None = None,
+) -> ModelInputs:
+    """The raw inputs of a data module that standardises with ``statistics`` (a fitted or restored
+    ``Standardizer`` or ``ChannelNormalizer``): what every scaling data module's ``model_inputs`` returns.
+
+    Args:
+        statistics: folded into the model as [`Standardize`][dann_lightning.preprocessing.Standardize].
+        input_shape: one raw sample's shape, checked against the statistics (and ``image_size``).
+        features: the feature columns in input order (tables).
+        classes: class ``i``'s name for logit ``i``.
+        image_size: the side images were trained at (images).
+        describe_images: ``(shape, colour) -> words`` of a raw image, where the data module knows its scale.
+        target_statistics: regression: the ``(mean, std)`` the targets were standardised with.
+    """
+    features, classes = _names(features), _names(classes)
+    shape = tuple(input_shape) if input_shape is not None else None
     preprocessing = Standardize.from_statistics(statistics)
     width = len(preprocessing.mean)
     if not preprocessing.per_channel:
         trained: tuple[int, ...] | None = (width,)
         description = TABLE_INPUT.format(order="feature_names" if features else "the data's")
     else:
-        hparams = getattr(datamodule, "hparams", None)
-        size = hparams.get("image_size") if isinstance(hparams, Mapping) else None
-        trained = (width, size, size) if isinstance(size, int) else None
-        description = _image_description(datamodule, width, size)
+        trained = (width, image_size, image_size) if isinstance(image_size, int) else None
+        size_text = f"{image_size}, {image_size}" if image_size is not None else "H, W"
+        colour = "RGB" if width == 3 else "grey (ITU-R 601 luma of RGB)"
+        describe = describe_images or _images_as_held
+        description = describe(f"(N, {width}, {size_text})", colour)
     if shape is not None:
         _check_shape(shape, width, trained, per_channel=preprocessing.per_channel)
-    return ModelInputs(shape or trained, preprocessing, description, features, classes)
+    postprocessing = Unstandardize(*target_statistics) if target_statistics is not None else None
+    return ModelInputs(shape or trained, preprocessing, description, features, classes, postprocessing)
 
 
-def _image_description(datamodule: L.LightningDataModule, channels: int, size: int | None) -> str:
-    shape = f"(N, {channels}, {size}, {size})" if size is not None else f"(N, {channels}, H, W)"
-    colour = "RGB" if channels == 3 else "grey (ITU-R 601 luma of RGB)"
-    if isinstance(datamodule, ImageFilesDataModule):
-        return (
-            f"float32 {shape} {colour} pixel values 0..255, un-normalised: each image decoded to RGB and resized "
-            f"to the training size {size}x{size} (bilinear) as the data module reads it, rounded to whole values"
-        )
-    if isinstance(datamodule, DigitsDataModule):
-        return f"float32 {shape} images with values in [0, 1] (as make_digits_shift draws them), un-normalised"
+def _images_as_held(shape: str, colour: str) -> str:
     return f"float32 {shape} images on the scale the data module holds them, before its per-channel normalisation"
 
 
@@ -193,21 +215,6 @@ def _check_shape(shape: tuple[int, ...], width: int, trained: tuple[int, ...] | 
         f"input_shape {list(shape)} does not match the data module's statistics: the model was trained on "
         f"{trained_text}; give that shape, or leave input_shape out"
     )
-
-
-def _state(datamodule: L.LightningDataModule) -> dict[str, Any]:
-    try:
-        state = datamodule.state_dict()
-    except (RuntimeError, AttributeError):  # a data module that can describe itself only after setup
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def _attribute(datamodule: L.LightningDataModule, name: str) -> Any:
-    try:
-        return getattr(datamodule, name, None)
-    except (RuntimeError, DANNError, OSError):  # known after setup only, or read from data files now gone
-        return None
 
 
 def _names(value: Any) -> list[str] | None:

@@ -140,3 +140,58 @@ def test_without_target_val_validation_serves_the_target_training_rows():
     labelled = make_datamodule()
     labelled.setup("fit")
     assert len(next(iter(labelled.val_dataloader()["target"]))) == 2  # target_val's own (x, y)
+
+
+@pytest.mark.parametrize("rows, ranks", [(10, 3), (7, 2), (2, 4), (5, 1)])
+def test_the_evaluation_sampler_serves_each_sample_once_over_the_ranks_in_strided_order(rows, ranks):
+    from dann_lightning.data.evaluation_sampler import EvaluationSampler
+
+    shards = [list(EvaluationSampler(range(rows), num_replicas=ranks, rank=rank)) for rank in range(ranks)]
+    assert sorted(index for shard in shards for index in shard) == list(range(rows))  # once each, no padding
+    assert shards == [list(range(rank, rows, ranks)) for rank in range(ranks)]  # the order DDP runs had before
+    assert [len(EvaluationSampler(range(rows), num_replicas=ranks, rank=rank)) for rank in range(ranks)] == [
+        len(shard) for shard in shards
+    ]
+
+
+def test_one_standardisation_serves_the_data_modules_the_suite_and_the_exported_model():
+    from dann_lightning.data.shifts import make_shift
+    from dann_lightning.preprocessing import Standardize
+
+    task = make_shift("wine", seed=0)
+    fitted = Standardizer().fit(torch.as_tensor(task.x_source))
+    data = task.datamodule(batch_size=16)
+    data.setup("fit")
+    # the suite's data module scales with that Standardizer, bit for bit
+    assert torch.equal(data.source_train.tensors[0], fitted.transform(torch.as_tensor(task.x_source)))
+    # and the module an export folds in computes the same, in float32
+    raw = torch.as_tensor(task.x_target_test)
+    torch.testing.assert_close(Standardize.from_statistics(fitted)(raw), fitted.transform(raw), rtol=0, atol=1e-5)
+
+
+def test_regression_targets_are_standardised_by_a_standardizer_over_every_output():
+    from dann_lightning.data import RegressionShiftDataModule
+    from dann_lightning.datasets import make_regression_shift
+
+    data = RegressionShiftDataModule(n_samples=300, n_val=40, n_test=50)
+    data.setup("fit")
+    y = torch.as_tensor(make_regression_shift("covariate", 300, 10, 40, 50, seed=0).source_train[1])
+    fitted = Standardizer().fit(y[:, None])
+    assert data.target_statistics == (float(fitted.mean[0]), float(fitted.std[0]))
+    torch.testing.assert_close(data.unscale_targets(data.source_train.tensors[1].double()), y, rtol=0, atol=1e-5)
+
+
+def test_a_regression_data_module_names_the_unstandardisation_a_deployed_model_folds_in():
+    from dann_lightning.data import RegressionShiftDataModule, ShiftDataModule
+
+    data = RegressionShiftDataModule(n_samples=300, n_val=40, n_test=50)
+    data.setup("fit")
+    unstandardize = data.model_inputs().postprocessing
+    mean, std = data.target_statistics
+    torch.testing.assert_close(unstandardize(torch.tensor([[0.0], [1.0]])), torch.tensor([[mean], [mean + std]]))
+    unscaled = RegressionShiftDataModule(n_samples=300, n_val=40, n_test=50, standardize_target=False)
+    unscaled.setup("fit")
+    assert unscaled.model_inputs().postprocessing is None
+    moons = ShiftDataModule("moons", n_samples=100)
+    moons.setup("fit")
+    assert moons.model_inputs().postprocessing is None

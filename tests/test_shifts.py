@@ -4,6 +4,7 @@ from typing import get_args
 
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
@@ -229,3 +230,205 @@ def test_bad_datamodule_arguments_are_named():
         task.datamodule(standardize="yes")
     with pytest.raises(ConfigurationError, match="batch_size"):
         task.datamodule(batch_size=0)
+
+
+# sha256 (first 16 hex digits) of every array of a draw, taken from the generators and ShiftTask.datamodule
+# before they moved to dann_lightning.datasets: the same seeds must keep giving these exact arrays.
+DRAWS_BEFORE_THE_MOVE = {
+    "moons": "9e172eae1bdc28a1",
+    "moons7": "4234e1fa10d54257",
+    "digits": "c8fcb471cccd6162",
+    "reg_covariate": "c39e4356fb5f2891",
+    "reg_sparse": "c354e5bbe3f1d614",
+    "reg_diabetes_bmi": "dc5d1490e27ecc56",
+    "tab": "1e4bbe5a59254d5a",
+    "task_moons_0": "ca11105e4f8ba827",
+    "task_gaussian_covariate_0": "57f6c99280cc5117",
+    "task_gaussian_class_conditional_0": "13a80dd7f8832653",
+    "task_gaussian_subspace_0": "1eb71a6227ac49f7",
+    "task_label_proportion_0": "57ae5aad114ab58a",
+    "task_breast_cancer_0": "11a93dc6abe50fb3",
+    "task_wine_0": "149bafb04f8b3bf1",
+    "task_tabular_0": "f05daaa1a342a370",
+    "dm_moons": "a56e1504c89372dc",
+    "dm_gaussian_covariate": "28b80fe3706f9af3",
+    "dm_gaussian_class_conditional": "042d060e65ebf4e8",
+    "dm_gaussian_subspace": "0e852e235b04ef62",
+    "dm_label_proportion": "ee8570c242027413",
+    "dm_breast_cancer": "1f9d8b585ac0ec8b",
+    "dm_wine": "f15e6ddf03c2b63f",
+    "dm_tabular": "2787f317311c900c",
+}
+
+
+def digest(*arrays) -> str:
+    import hashlib
+
+    hashed = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        hashed.update(str(array.dtype).encode())
+        hashed.update(str(array.shape).encode())
+        hashed.update(array.tobytes())
+    return hashed.hexdigest()[:16]
+
+
+def every_array(splits) -> list:
+    pairs = [splits.source_train, splits.source_val, splits.target_train, splits.target_val, splits.target_test]
+    return [array for pair in pairs if pair is not None for array in pair]
+
+
+def test_the_generators_draw_the_arrays_they_drew_before_moving_to_datasets():
+    from dann_lightning import datasets
+
+    draws = {
+        "moons": datasets.make_moons_shift(seed=0),
+        "moons7": datasets.make_moons_shift(200, 0.2, 50.0, 30, 40, seed=7),
+        "digits": datasets.make_digits_shift(16, seed=0),
+        "tab": datasets.make_tabular_shift(seed=0),
+        **{
+            f"reg_{kind}": datasets.make_regression_shift(kind, n_samples=300, n_val=50, n_test=60, seed=1)
+            for kind in ("covariate", "sparse", "diabetes_bmi")
+        },
+    }
+    for name, splits in draws.items():
+        assert digest(*every_array(splits)) == DRAWS_BEFORE_THE_MOVE[name], name
+    for name in NAMES:
+        task = make_shift(name, seed=0)
+        assert digest(*arrays(task).values()) == DRAWS_BEFORE_THE_MOVE[f"task_{name}_0"], name
+        # the family's own splits are those arrays before the suite's float32 / int64 cast
+        raw = datasets.make_shift(name, seed=0)
+        np.testing.assert_array_equal(raw.target_test[0].astype(np.float32), task.x_target_test)
+        data = task.datamodule(batch_size=16)
+        data.setup("fit")
+        data.setup("test")
+        served = [data.source_train, data.target_train, data.source_val, data.target_val, data.target_test]
+        tensors = [tensor.numpy() for dataset in served for tensor in dataset.tensors]
+        assert digest(*tensors) == DRAWS_BEFORE_THE_MOVE[f"dm_{name}"], name
+
+
+def served_digest(data) -> str:
+    data.setup("fit")
+    data.setup("test")
+    served = [data.source_train, data.target_train, data.source_val, data.target_val, data.target_test]
+    return digest(*[tensor.numpy() for dataset in served for tensor in dataset.tensors])
+
+
+# The tensors MoonsDataModule, DigitsDataModule, RegressionShiftDataModule and TabularShiftDataModule served
+# before ShiftDataModule replaced them (same digest as above, over every split's tensors).
+@pytest.mark.parametrize(
+    ("shift", "options", "arguments", "before"),
+    [
+        ("moons", {}, {}, "47f95743777584b5"),
+        ("moons", {"n_samples": 300, "angle": 50}, {"seed": 2, "train_on": "target"}, "5df84e279d28cca0"),
+        ("digits", {"image_size": 12, "blends_per_digit": 2}, {"seed": 1}, "befe37ab9a9c4967"),
+        ("digits", {"image_size": 12}, {"train_on": "target"}, "7f765bee3bedb3e0"),
+        ("regression", {"n_samples": 300, "n_val": 40, "n_test": 50}, {}, "282ee68d61dc3bb8"),
+        ("regression", {"kind": "diabetes_bmi"}, {"train_on": "target"}, "eb93605317d9985e"),
+        ("tabular", {"n_samples": 300, "n_val": 40, "n_test": 50, "strength": 0.5}, {}, "8303cf64091d7898"),
+    ],
+)
+def test_the_shift_data_module_serves_what_the_data_modules_it_replaces_served(shift, options, arguments, before):
+    from dann_lightning.data import ShiftDataModule
+
+    assert served_digest(ShiftDataModule(shift, options=options, **arguments)) == before
+
+
+def test_the_old_data_module_names_are_shift_data_modules_with_their_old_arguments():
+    from dann_lightning.data import (
+        DigitsDataModule,
+        MoonsDataModule,
+        RegressionShiftDataModule,
+        ShiftDataModule,
+        TabularShiftDataModule,
+    )
+
+    moons = MoonsDataModule(n_samples=300, angle=50.0, seed=2, train_on="target")
+    assert isinstance(moons, ShiftDataModule) and (moons.shift, moons.options["angle"]) == ("moons", 50.0)
+    assert dict(moons.hparams) == {  # what a checkpoint records: the old arguments, so it rebuilds the old class
+        "n_samples": 300,
+        "noise": 0.1,
+        "angle": 50.0,
+        "n_val": 250,
+        "n_test": 1000,
+        "seed": 2,
+        "train_on": "target",
+        "batch_size": 64,
+        "num_workers": 0,
+    }
+    assert served_digest(moons) == "5df84e279d28cca0"
+    digits = DigitsDataModule(image_size=12, train_on="target")
+    assert digits.normalizer is digits.scaler and served_digest(digits) == "7f765bee3bedb3e0"
+    regression = RegressionShiftDataModule("diabetes_bmi", train_on="target")
+    assert regression.task == "regression" and served_digest(regression) == "eb93605317d9985e"
+    tabular = TabularShiftDataModule(n_samples=300, n_val=40, n_test=50, strength=0.5)
+    assert tabular.feature_names[:2] == ["x0", "x1"] and served_digest(tabular) == "8303cf64091d7898"
+
+
+def test_a_state_dict_of_the_old_moons_data_module_restores_its_statistics():
+    from dann_lightning.data import ShiftDataModule
+
+    trained = ShiftDataModule("moons", options={"n_samples": 200})
+    trained.setup("fit")
+    old_state = {"scaler": trained.scaler.state_dict()}  # what MoonsDataModule kept, nothing else
+    restored = ShiftDataModule("moons", options={"n_samples": 200})
+    restored.load_state_dict({"scaler": {key: value + 1.0 for key, value in old_state["scaler"].items()}})
+    restored.setup("test")
+    torch.testing.assert_close(restored.scaler.mean, trained.scaler.mean + 1.0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({"shift": "spiral"}, ["ShiftDataModule shift", "'spiral'", "'moons'"]),
+        ({"shift": "moons", "options": {"radius": 3}}, ["'radius'", "'angle'"]),
+        ({"shift": "moons", "augment_shift": 2}, ["augment_shift=2", "digits"]),
+        ({"shift": "moons", "seed": -1}, ["seed", "-1"]),
+    ],
+)
+def test_bad_shift_data_module_arguments_are_named(arguments, words):
+    from dann_lightning.data import ShiftDataModule
+
+    with pytest.raises(ConfigurationError) as error:
+        ShiftDataModule(**arguments)
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+def test_a_config_changes_one_option_of_the_shift_from_the_command_line():
+    from dann_lightning.cli import build_cli
+
+    override = "--data.init_args.options.kind=diabetes_bmi"
+    cli = build_cli(["--config", "regression_example", override, "--trainer.logger=false"], run=False)
+    assert cli.datamodule.options == {
+        "kind": "diabetes_bmi",
+        "n_samples": 2000,
+        "n_features": 10,
+        "n_val": 500,
+        "n_test": 1000,
+    }
+
+
+def test_the_generators_import_no_lightning():
+    import ast
+    from pathlib import Path
+
+    import dann_lightning.datasets
+
+    for path in Path(dann_lightning.datasets.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        assert not [name for name in imported if name.split(".")[0] in ("lightning", "pytorch_lightning")], path
+        assert not [name for name in imported if name.startswith("dann_lightning.data.")], path  # data modules
+
+
+def test_shift_options_come_as_a_mapping_or_as_keywords_and_a_checkpoint_rebuilds_either():
+    from dann_lightning.data import ShiftDataModule
+
+    keywords = ShiftDataModule("moons", angle=50.0, n_samples=200)
+    mapping = ShiftDataModule("moons", options={"angle": 50.0}, n_samples=200)
+    assert keywords.options == mapping.options == {"angle": 50.0, "n_samples": 200}
+    rebuilt = ShiftDataModule(**keywords.hparams)  # what load_from_checkpoint does
+    assert rebuilt.options == keywords.options and served_digest(rebuilt) == served_digest(mapping)
+    with pytest.raises(ConfigurationError, match=r"\['angle'\] both in options and as keywords"):
+        ShiftDataModule("moons", options={"angle": 50.0}, angle=40.0)

@@ -1,10 +1,12 @@
-"""Domain data modules: the generic source/target pairing and the built-in domain shifts."""
+"""Domain data modules: the generic source/target pairing, files and image folders, and one data
+module for every generated shift (the generators themselves live in ``dann_lightning.datasets``)."""
 
 from dann_lightning.data.digits import DigitsDataModule, make_digits_shift
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.data.image_files import ImageFilesDataModule
 from dann_lightning.data.moons import MoonsDataModule, make_moons_shift
 from dann_lightning.data.regression_shift import RegressionShiftDataModule, make_regression_shift
+from dann_lightning.data.shift import ShiftDataModule
 from dann_lightning.data.tabular import TabularDataModule, TabularShiftDataModule, make_tabular_shift
 from dann_lightning.data.transforms import Standardizer
 
@@ -14,6 +16,7 @@ __all__ = [
     "ImageFilesDataModule",
     "MoonsDataModule",
     "RegressionShiftDataModule",
+    "ShiftDataModule",
     "Standardizer",
     "TabularDataModule",
     "TabularShiftDataModule",

@@ -75,18 +75,32 @@ def domain_data(datamodule: object) -> DomainData | None:
     return datamodule if has_all else None  # type: ignore[return-value]
 
 
-def data_providing(what: str, datamodule: object, *, for_what: str) -> DomainData:
+def data_providing(what: str, datamodule: object, *, for_what: str, provided_by: str | None = None) -> DomainData:
     """``datamodule`` as [`DomainData`][dann_lightning.data.contract.DomainData], or a
     [`ConfigurationError`][dann_lightning.errors.ConfigurationError] naming what is missing and
-    which data modules have it."""
+    which data modules have it.
+
+    Args:
+        what: the member asked for, in words (``"prediction ids"``).
+        datamodule: the data module asked.
+        for_what: what needs it (``"predict with ids"``).
+        provided_by: the data modules that give a useful answer (``"TabularDataModule(id=...)"``);
+            default: every ``DomainDataModule``.
+
+    Examples:
+        >>> data_providing("prediction ids", object(), for_what="predict", provided_by="TabularDataModule(id=...)")
+        Traceback (most recent call last):
+        ...
+        dann_lightning.errors.ConfigurationError: predict needs the data module's prediction ids, but object does ...
+    """
     data = domain_data(datamodule)
     if data is None:
         from dann_lightning.errors import ConfigurationError
 
         name = type(datamodule).__name__ if datamodule is not None else "no data module"
+        have = provided_by or "dann_lightning.data's data modules (DomainDataModule and its subclasses)"
         raise ConfigurationError(
             f"{for_what} needs the data module's {what}, but {name} does not implement the DomainData contract: "
-            "use one of dann_lightning.data's data modules (DomainDataModule and its subclasses), or give your "
-            "data module the members of dann_lightning.data.contract.DomainData"
+            f"use {have}, or give your data module the members of dann_lightning.data.contract.DomainData"
         )
     return data

@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
 from dann_lightning.checks import check_choice, check_int
 from dann_lightning.data.domain_batches import DomainBatchDataset, DomainIndexSampler
+from dann_lightning.data.evaluation_sampler import EvaluationSampler
 from dann_lightning.data.in_memory import InMemoryDataset, batched_view, features_tensor, targets_tensor
 from dann_lightning.data.in_memory import labels_tensor as class_labels_tensor
 from dann_lightning.errors import DataError
@@ -155,10 +155,17 @@ class DomainDataModule(L.LightningDataModule):
 
     def model_inputs(self, input_shape: Sequence[int] | None = None) -> Any:
         """What a deployed model's raw input is (shape, preprocessing to fold in, names): a
-        [`ModelInputs`][dann_lightning.preprocessing.ModelInputs]."""
-        from dann_lightning.preprocessing import model_inputs  # preprocessing reads data modules' statistics
+        [`ModelInputs`][dann_lightning.preprocessing.ModelInputs]. Here the inputs as served, nothing to
+        fold in; data modules that standardise their inputs override this."""
+        from dann_lightning.preprocessing import unscaled_inputs  # preprocessing imports the data package
 
-        return model_inputs(self, input_shape)
+        return unscaled_inputs(input_shape, classes=self.known_classes())
+
+    def known_classes(self) -> list[str] | None:
+        """The class names a deployment is told: those of the ``state_dict`` (what a checkpoint
+        restored), else ``classes``."""
+        state = self.state_dict()
+        return list(state["classes"]) if isinstance(state, dict) and state.get("classes") else self.classes
 
     def _datasets(self, name: str) -> list[tuple[str, Dataset]]:
         """``[(display name, dataset)]`` of attribute ``name``: one entry, or one per source domain."""
@@ -273,7 +280,7 @@ class DomainDataModule(L.LightningDataModule):
         world_size, rank = self._world()
         if world_size == 1:
             return None
-        return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
+        return EvaluationSampler(dataset, num_replicas=world_size, rank=rank)
 
     def _world(self) -> tuple[int, int]:
         if self.trainer is None:

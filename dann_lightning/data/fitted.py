@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
@@ -49,6 +50,13 @@ class ScaledDataModule(DomainDataModule):
             self._build_datasets()
             self._built = True
         super().setup(stage)
+
+    @override
+    def model_inputs(self, input_shape: Sequence[int] | None = None) -> Any:
+        """Raw inputs, with the fitted ``scaler`` to fold into a deployed model."""
+        from dann_lightning.preprocessing import standardized_inputs  # preprocessing imports the data package
+
+        return standardized_inputs(self.scaler, input_shape, classes=self.known_classes())
 
     @override
     def state_dict(self) -> dict[str, Any]:

@@ -118,7 +118,9 @@ class ImageFilesDataModule(ImageDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(
+            image_size=image_size, augment_shift=augment_shift, batch_size=batch_size, num_workers=num_workers
+        )
         for role, name in [("source", source), ("target", target)]:
             check_choice(f"{role} data set", name, DatasetName)
         check_choice("train_on", train_on, TrainOn)
@@ -141,6 +143,14 @@ class ImageFilesDataModule(ImageDataModule):
         if self.class_names is None and self._splits is not None:
             return [str(digit) for digit in range(10)]  # MNIST, MNIST-M, USPS, SVHN
         return self.class_names
+
+    @override
+    def describe_raw_images(self, shape: str, colour: str) -> str:
+        size = self.image_size
+        return (
+            f"float32 {shape} {colour} pixel values 0..255, un-normalised: each image decoded to RGB and resized "
+            f"to the training size {size}x{size} (bilinear) as the data module reads it, rounded to whole values"
+        )
 
     @override
     def state_dict(self) -> dict[str, Any]:

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from dann_lightning.checks import check_choice, check_int, check_real
 from dann_lightning.data.classes import check_classes, classes_of, encode
-from dann_lightning.data.fitted import ScaledDataModule
+from dann_lightning.data.splits_module import SplitsDataModule
 from dann_lightning.data.tabular_io import (
     Selected,
     Table,
@@ -27,179 +25,46 @@ from dann_lightning.data.tabular_io import (
     read_table,
     select,
 )
-from dann_lightning.data.tabular_shift import check_shift_arguments, make_tabular_shift
-from dann_lightning.data.transforms import Standardizer
+from dann_lightning.data.tabular_shift import TabularShiftDataModule, make_tabular_shift
+from dann_lightning.datasets.splits import DomainSplits
 from dann_lightning.errors import ConfigurationError, DataError
 from dann_lightning.tasks import TaskName
 
 __all__ = ["TabularDataModule", "TabularShiftDataModule", "TabularSplits", "make_tabular_shift"]
 
 Labelled = tuple[np.ndarray, np.ndarray]
+_StandardizedTables = SplitsDataModule  # its name before SplitsDataModule served every DomainSplits
 
 
-@dataclass(frozen=True)
-class TabularSplits:
-    """Raw (unscaled) features and class indices (regression: float64 targets, and no classes) of
-    every split; ``None`` where the data has none."""
-
-    features: list[str]
-    classes: list[str]
-    source_train: Labelled
-    source_val: Labelled | None
-    target_train: np.ndarray
-    target_val: Labelled | None
-    target_test: tuple[np.ndarray, np.ndarray | None] | None
-    target_test_name: str = "target_test"
-    target_test_ids: tuple[str, np.ndarray] | None = None  # the id column's name and values
-
-
-class _StandardizedTables(ScaledDataModule):
-    """Builds the datasets from :class:`TabularSplits`, scaled by a source-fitted standardiser that
-    is kept in the data module's ``state_dict`` (restored runs scale as training did), with the
-    feature columns and the class names it was trained on.
-
-    With ``task="regression"`` and ``standardize_target``, the targets are standardised too, with
-    the mean and standard deviation of the source training targets (in the ``state_dict`` as
-    ``target_mean`` and ``target_std``); [`unscale_targets`][dann_lightning.data.TabularDataModule.unscale_targets]
-    undoes it, which the model calls for its metrics and predictions: both in the file's units."""
-
-    def __init__(
-        self, *, batch_size: int, num_workers: int, task: str = "classification", standardize_target: bool = True
-    ) -> None:
-        super().__init__(Standardizer(), batch_size=batch_size, num_workers=num_workers)
-        check_choice(f"{type(self).__name__} task", task, TaskName)
-        if not isinstance(standardize_target, bool):
-            raise ConfigurationError(f"standardize_target must be true or false, got {standardize_target!r}")
-        self.task = task
-        self.standardize_target = standardize_target
-        self._target_statistics: tuple[float, float] | None = None  # mean, std of the source targets
-        self._splits: TabularSplits | None = None
-        self._restored: dict[str, list[str]] = {}  # "features", "classes" of a loaded state_dict
-
-    def _load_splits(self) -> TabularSplits:
-        raise NotImplementedError
-
-    def _read_splits(self) -> TabularSplits:
-        if self._splits is None:
-            self._splits = self._load_splits()
-            self._check_restored()
-        return self._splits
-
-    @property
-    def feature_names(self) -> list[str]:
-        """The feature columns, in the order the model sees them (read from the data, or restored
-        from a checkpoint)."""
-        if self._splits is None and "features" in self._restored:
-            return list(self._restored["features"])
-        if self._splits is None and getattr(self, "features", None):
-            return list(self.features)  # as given: no file read (predict may have only its new rows)
-        return list(self._read_splits().features)
-
-    @property
-    @override
-    def classes(self) -> list[str]:
-        """The class names, index ``i`` naming class ``i`` (read from the data, or restored from a
-        checkpoint); ``None`` for regression."""
-        if self.task == "regression":
-            return None
-        if self._splits is None and "classes" in self._restored:
-            return list(self._restored["classes"])
-        if self._splits is None and getattr(self, "_given_classes", None):
-            return list(self._given_classes)
-        return list(self._read_splits().classes)
-
-    @override
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        assert self._splits is not None
-        test = self._splits.target_test
-        if stage == "test" and test is not None and test[1] is None:
-            raise DataError(
-                f"stage 'test' measures accuracy on the target, but {self._splits.target_test_name} has no labels. "
-                "Pass target_test: labelled rows with the same feature columns (predict needs no labels)."
-            )
-
-    def prediction_ids(self) -> tuple[str, np.ndarray] | None:
-        """The ``id`` column's name and values for the rows ``predict`` serves, in order, or ``None``."""
-        return self._splits.target_test_ids if self._splits is not None else None
-
-    @override
-    def _load_raw_splits(self) -> torch.Tensor:
-        return torch.as_tensor(self._read_splits().source_train[0], dtype=torch.float64)
-
-    def _dataset(self, x: np.ndarray, y: np.ndarray | None = None) -> TensorDataset:
-        features = self.scaler.transform(torch.as_tensor(x, dtype=torch.float32))
-        if y is None:
-            return TensorDataset(features)
-        if self.task != "regression":
-            return TensorDataset(features, torch.as_tensor(y))
-        mean, std = self._target_statistics or (0.0, 1.0)
-        return TensorDataset(features, torch.as_tensor((y - mean) / std, dtype=torch.float32))
-
-    @property
-    def target_statistics(self) -> tuple[float, float] | None:
-        """Regression: the mean and standard deviation the targets were standardised with (what an
-        export folds in to give numbers in the label's units); ``None`` when they are not."""
-        return self._target_statistics
-
-    def unscale_targets(self, values: torch.Tensor) -> torch.Tensor:
-        """Standardised regression targets (or predictions of them) back in the data's units."""
-        if self._target_statistics is None:
-            return values
-        mean, std = self._target_statistics
-        return values * std + mean
-
-    def _fit_target_statistics(self) -> None:
-        if self.task == "regression" and self.standardize_target and self._target_statistics is None:
-            y = np.asarray(self._splits.source_train[1], dtype=np.float64)
-            std = float(y.std())
-            self._target_statistics = (float(y.mean()), std if std > 0 else 1.0)
-
-    @override
-    def _build_datasets(self) -> None:
-        splits = self._splits
-        assert splits is not None
-        self._fit_target_statistics()
-        dataset = self._dataset
-        self.source_train = dataset(*splits.source_train)
-        self.source_val = dataset(*splits.source_val) if splits.source_val is not None else None
-        self.target_train = dataset(splits.target_train)  # features only: target labels never train
-        self.target_val = dataset(*splits.target_val) if splits.target_val is not None else None
-        self.target_test = dataset(*splits.target_test) if splits.target_test is not None else None
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        known = {"features": self.feature_names, "classes": self.classes} if self._splits is not None else {}
-        targets = {}
-        if self._target_statistics is not None:
-            targets = dict(zip(("target_mean", "target_std"), self._target_statistics, strict=True))
-        return {**super().state_dict(), **self._restored, **known, **targets}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Columns and classes first: a checkpoint of other ones leaves the statistics as they were.
-        self._restored = {key: list(state_dict[key]) for key in ("features", "classes") if state_dict.get(key)}
-        if "target_mean" in state_dict:  # before the datasets are rebuilt with them
-            self._target_statistics = (float(state_dict["target_mean"]), float(state_dict["target_std"]))
-        if self._splits is not None:
-            self._check_restored()
-        super().load_state_dict(state_dict)
-
-    def _check_restored(self) -> None:
-        assert self._splits is not None
-        for key, what in [("features", "feature columns"), ("classes", "classes")]:
-            restored, found = self._restored.get(key), getattr(self._splits, key)
-            if restored is not None and restored != found:
-                raise DataError(
-                    f"the checkpoint was trained on the {what} {restored}, but this data has {found}: give the "
-                    f"same {what} in the same order ({key})"
-                )
+def TabularSplits(  # named as the container it replaces, built before DomainSplits
+    features: list[str],
+    classes: list[str],
+    source_train: Labelled,
+    source_val: Labelled | None,
+    target_train: np.ndarray,
+    target_val: Labelled | None,
+    target_test: tuple[np.ndarray, np.ndarray | None] | None,
+    target_test_name: str = "target_test",
+    target_test_ids: tuple[str, np.ndarray] | None = None,
+) -> DomainSplits:
+    """The [`DomainSplits`][dann_lightning.datasets.DomainSplits] of tables read from files or arrays
+    (``target_train``: features only)."""
+    return DomainSplits(
+        source_train=source_train,
+        source_val=source_val,
+        target_train=(target_train, None),
+        target_val=target_val,
+        target_test=target_test,
+        classes=classes or None,
+        feature_names=features,
+        details={"target_test_name": target_test_name, "target_test_ids": target_test_ids},
+    )
 
 
 NonFinite = Literal["error", "drop"]
 
 
-class TabularDataModule(_StandardizedTables):
+class TabularDataModule(SplitsDataModule):
     """Source and target tables from files or arrays, as DANN batches.
 
     Files: ``.csv`` (comma-separated, a header line naming the columns), ``.tsv``, either one
@@ -306,6 +171,7 @@ class TabularDataModule(_StandardizedTables):
             if clash:
                 raise ConfigurationError(f"TabularDataModule features lists {clash}, which is the {role} column too")
         self._given_classes = check_classes(classes)
+        self._given_features = features
         check_choice("TabularDataModule non_finite", non_finite, NonFinite)
         # [0, 1): 0 holds nothing out, 1 would leave no training rows (check_real has no half-open range).
         if check_real("TabularDataModule val_fraction", val_fraction, minimum=0.0) >= 1:
@@ -330,6 +196,7 @@ class TabularDataModule(_StandardizedTables):
         self.val_fraction = float(val_fraction)
         self.seed = seed
         self._predict_rows: Selected | None = None
+        self._predict_ids: tuple[str, np.ndarray] | None = None
 
     def _select(self, table: Table, role: str, names: list[str] | None) -> Selected:
         return select(
@@ -342,7 +209,7 @@ class TabularDataModule(_StandardizedTables):
             numeric_label=self.task == "regression",
         )
 
-    def _load_splits(self) -> TabularSplits:
+    def _load_splits(self) -> DomainSplits:
         roles = ("source", "target", "target_test")
         tables = {role: read_table(self._sources[role], role) for role in roles if self._sources[role] is not None}
         check_has_label(tables["source"], self.label)
@@ -376,16 +243,16 @@ class TabularDataModule(_StandardizedTables):
         test = selected[test_role]
         # What the data told: a checkpoint's hyperparameters then rebuild this data module as is.
         self.hparams["features"], self.hparams["classes"] = source.features, classes or None
-        return TabularSplits(
-            features=source.features,
-            classes=classes,
+        return DomainSplits(
             source_train=(source.x[train], y_source[train]),
             source_val=(source.x[val], y_source[val]) if len(val) else None,
-            target_train=target_train,
+            target_train=(target_train, None),
             target_val=target_val,
             target_test=(test.x, labels(test_role, test)),
-            target_test_name=tables[test_role].name,
-            target_test_ids=self._ids(tables[test_role], test),
+            task=self.task,
+            classes=classes,
+            feature_names=source.features,
+            details={"target_test_name": tables[test_role].name, "target_test_ids": self._ids(tables[test_role], test)},
         )
 
     def _check_id_column(self, table: Table) -> None:
@@ -415,7 +282,7 @@ class TabularDataModule(_StandardizedTables):
         if self._sources["predict"] is None:
             return super().predict_dataloader()
         if not self.scaler.fitted:  # no checkpoint restored: the statistics of the source, as training
-            _StandardizedTables.setup(self, "validate")
+            SplitsDataModule.setup(self, "validate")
         rows = self._select(self._predict_table, "predict", self.feature_names)
         self._predict_ids = self._ids(self._predict_table, rows)
         dataset = self._dataset(rows.x)
@@ -424,7 +291,7 @@ class TabularDataModule(_StandardizedTables):
     @override
     def prediction_ids(self) -> tuple[str, np.ndarray] | None:
         if self._sources["predict"] is not None:
-            return getattr(self, "_predict_ids", None)
+            return self._predict_ids
         return super().prediction_ids()
 
     def _feature_columns(self, tables: dict[str, Table]) -> list[str] | None:
@@ -496,53 +363,3 @@ def _check_widths(selected: dict[str, Selected], tables: dict[str, Table]) -> No
                 f"{tables['source'].name} has {width} feature values per row, {tables[role].name} has "
                 f"{chosen.x.shape[1]}: source and target need the same features"
             )
-
-
-class TabularShiftDataModule(_StandardizedTables):
-    """The embedded tabular shift ([`make_tabular_shift`][dann_lightning.data.make_tabular_shift]) as DANN batches;
-    needs no files.
-
-    The source is a 20-feature binary ``make_classification`` problem, the target the same
-    problem recalibrated: features rescaled, offset and partly rotated by ``strength``. The target
-    training split yields features only; validation and test splits are labelled (the target's
-    are oracles). Standardised with source training statistics, kept in the ``state_dict``.
-
-    Args:
-        n_samples: training rows per domain.
-        n_features: features per row.
-        strength: size of the shift (0: none; 1: the default benchmark).
-        n_val: validation rows per domain.
-        n_test: target test rows.
-        seed: seed of the draw and of the shift.
-        batch_size: samples per domain per step.
-        num_workers: DataLoader worker processes.
-    """
-
-    def __init__(
-        self,
-        n_samples: int = 2000,
-        n_features: int = 20,
-        strength: float = 1.0,
-        n_val: int = 500,
-        n_test: int = 1000,
-        seed: int = 0,
-        *,
-        batch_size: int = 64,
-        num_workers: int = 0,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
-        check_shift_arguments("TabularShiftDataModule", n_samples, n_features, strength, n_val, n_test, seed)
-        self.save_hyperparameters()
-
-    def _load_splits(self) -> TabularSplits:
-        h = self.hparams
-        shift = make_tabular_shift(h.n_samples, h.n_features, h.strength, h.n_val, h.n_test, h.seed)
-        return TabularSplits(
-            features=[f"x{index}" for index in range(h.n_features)],
-            source_train=shift.source_train,
-            source_val=shift.source_val,
-            target_train=shift.target_train[0],
-            target_val=shift.target_val,
-            target_test=shift.target_test,
-            classes=["0", "1"],
-        )

@@ -1,5 +1,11 @@
 """Standardisation fitted on the source domain only, restorable from a checkpoint: per feature
-(tables) or per channel (images)."""
+(tables) or per channel (images).
+
+The one standardisation of the package: :func:`standardize` is the arithmetic,
+:class:`Standardizer` / :class:`ChannelNormalizer` fit and keep its statistics (data modules, the
+shift suite, regression targets), and ``preprocessing.Standardize`` folds the same statistics into
+an exported model.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,16 @@ import torch
 from torch import Tensor
 
 from dann_lightning.errors import CheckpointError, ConfigurationError, DataError
+
+
+def standardize(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """``(x - mean) / std``, broadcasting ``mean`` and ``std`` over the leading (batch) axes.
+
+    Examples:
+        >>> standardize(torch.tensor([[3.0, 0.0]]), torch.tensor([1.0, 10.0]), torch.tensor([2.0, 5.0]))
+        tensor([[ 1., -2.]])
+    """
+    return (x - mean) / std
 
 
 class FittedStatistics:
@@ -54,7 +70,14 @@ class FittedStatistics:
 
 
 class Standardizer(FittedStatistics):
-    """Per-feature ``(x - mean) / std`` with statistics from one fit (the source training split)."""
+    """Per-feature ``(x - mean) / std`` with statistics from one fit (the source training split), in
+    float64; a constant feature keeps its values centred (its std counts as 1).
+
+    Examples:
+        >>> scaler = Standardizer().fit(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
+        >>> scaler.transform(torch.tensor([[2.0, 7.0]]))
+        tensor([[0., 2.]])
+    """
 
     def fit(self, x: Tensor) -> Standardizer:
         if len(x) == 0:
@@ -72,7 +95,7 @@ class Standardizer(FittedStatistics):
             raise DataError(
                 f"Standardizer was fitted on features of shape {tuple(mean.shape)}, got {tuple(x.shape[1:])}"
             )
-        return ((x.double() - mean) / std).to(x.dtype)
+        return standardize(x.double(), mean, std).to(x.dtype)
 
 
 class ChannelNormalizer(FittedStatistics):
@@ -104,4 +127,4 @@ class ChannelNormalizer(FittedStatistics):
             raise DataError(
                 f"ChannelNormalizer was fitted on {len(mean)}-channel images, got shape {tuple(images.shape)}"
             )
-        return (images - mean[:, None, None]) / std[:, None, None]
+        return standardize(images, mean[:, None, None], std[:, None, None])
