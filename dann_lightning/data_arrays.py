@@ -13,6 +13,7 @@ from torch import Tensor
 
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.data.transforms import Standardizer
+from dann_lightning.preprocessing import Unstandardize, standardized_inputs
 
 
 class StandardizedArraysDataModule(DomainDataModule):
@@ -108,10 +109,14 @@ class StandardizedArraysDataModule(DomainDataModule):
         return values * std + mean
 
     def model_inputs(self, input_shape: Sequence[int] | None = None) -> Any:
-        inputs = super().model_inputs(input_shape)
-        if inputs.input_shape is not None:
-            return inputs
-        return dataclasses.replace(inputs, input_shape=tuple(self.source_train.tensors[0].shape[1:]))
+        """Raw rows, with the fitted ``scaler`` and the label unscaling to fold into a deployed model."""
+        shape = input_shape or tuple(self.source_train.tensors[0].shape[1:])
+        if self.scaler is None:
+            return dataclasses.replace(super().model_inputs(shape), postprocessing=self._unscaling())
+        return standardized_inputs(self.scaler, shape, classes=self.classes, target_statistics=self.target_statistics)
+
+    def _unscaling(self) -> Unstandardize | None:
+        return Unstandardize(*self.target_statistics) if self.target_statistics is not None else None
 
 
 def standardized_rows(scaler: Standardizer | None, x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ import dataclasses
 import importlib.util
 import json
 import logging
-import math
 import os
 import tempfile
 import warnings
@@ -34,7 +33,7 @@ from torch import Tensor, nn
 
 from dann_lightning.checkpoints import load_run
 from dann_lightning.checks import check_choice, check_int, choices_of
-from dann_lightning.data.contract import DomainData, data_providing
+from dann_lightning.data.contract import data_providing
 from dann_lightning.errors import CheckpointError, ConfigurationError, DataError, MissingDependencyError
 from dann_lightning.preprocessing import ModelInputs, Standardize, Unstandardize
 
@@ -179,8 +178,8 @@ def export_model(
         require_onnx()
     inputs = _inputs(model, datamodule, input_shape, example_input, preprocessing, postprocessing)
     regression = getattr(getattr(model, "task", None), "name", None) == "regression"
-    if regression and datamodule is not None:
-        postprocessing = unscaling_of(data_providing("unscale_targets", datamodule, for_what="export"))
+    if regression and datamodule is not None:  # the data module's label unscaling, if it scales labels
+        postprocessing = inputs.postprocessing
     deployed = deployed_classifier(model, inputs.preprocessing, postprocessing)
     example = _example_batch(example_input, inputs.input_shape)
     with torch.no_grad():
@@ -228,27 +227,6 @@ def export_model(
         for file in Path(staging).iterdir():  # ONNX weights past 2 GB come as a .data file beside
             os.replace(file, out / file.name)
     return written
-
-
-def unscaling_of(data: DomainData) -> Unstandardize | None:
-    """``data.unscale_targets`` as a module an exported regressor ends with, ``None`` for the identity.
-
-    The contract's unscaling is ``x * std + mean`` (undoing a label standardisation): its two numbers
-    are read off at 0 and 1, and checked at -2.
-
-    Examples:
-        >>> from dann_lightning.data import DomainDataModule
-        >>> unscaling_of(DomainDataModule()) is None
-        True
-    """
-    mean, one, minus_two = data.unscale_targets(torch.tensor([[0.0], [1.0], [-2.0]], dtype=torch.float64)).flatten()
-    mean, std = float(mean), float(one - mean)
-    if not math.isclose(float(minus_two), mean - 2 * std, rel_tol=1e-9, abs_tol=1e-9 * abs(std)):
-        raise ConfigurationError(
-            f"export folds a regressor's unscale_targets in as x * std + mean, but {type(data).__name__}'s is not "
-            "of that form: export without the data module and unscale the outputs yourself"
-        )
-    return None if (mean, std) == (0.0, 1.0) else Unstandardize(mean, std)
 
 
 def require_onnx() -> None:

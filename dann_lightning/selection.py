@@ -107,9 +107,12 @@ class SelectionScore(nn.Module):
         super().__init__()
         check_choice("selection score", name, tuple(SCORE_SPECS))
         self.name = name
-        self.spec = SCORE_SPECS[name]
         self.metric = self.spec.make(num_classes, {} if max_samples is None else {"max_samples": max_samples})
         self.sample_losses = sample_losses or _cross_entropy_per_sample
+
+    @property
+    def spec(self) -> ScoreSpec:
+        return SCORE_SPECS[self.name]  # looked up, not held: the registry's builders do not pickle
 
     @property
     def higher_is_better(self) -> bool:
