@@ -72,7 +72,7 @@ def tabular_plan(seeds: int, strengths: list[float], strength_seeds: int = 3) ->
         title = f"Other shift strengths, same config: target test accuracy over {strength_seeds} seeds"
         for strength in strengths:
             for name, overrides in TABULAR_RUNS.items():
-                options = [*overrides, f"--data.init_args.strength={strength}"]
+                options = [*overrides, f"--data.init_args.options.strength={strength}"]
                 plan[title, f"{name}, strength {strength:g}"] = [
                     (TABULAR_CONFIG, seed, options) for seed in range(strength_seeds)
                 ]

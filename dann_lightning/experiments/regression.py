@@ -26,7 +26,7 @@ KINDS = {
 
 def run_regression(kind: str, seed: int, overrides: list[str], threads: int) -> dict:
     """Fit and test one run; the target test RMSE and R², and the fit's wall seconds."""
-    result = run_config(CONFIG, seed, [f"--data.init_args.kind={kind}", *overrides], threads)
+    result = run_config(CONFIG, seed, [f"--data.init_args.options.kind={kind}", *overrides], threads)
     metrics = result["metrics"]
     return {"rmse": metrics["test/target_rmse"], "r2": metrics["test/target_r2"], "seconds": result["seconds"]}
 
