@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
@@ -15,18 +14,19 @@ from dann_lightning import compat
 from dann_lightning.analysis.scores import SelectionScoreName
 from dann_lightning.batch import training_batch, unpack_evaluation_batch
 from dann_lightning.candidates import Candidates, sum_over_candidates
-from dann_lightning.checkpoints import check_output_directories, load_checkpoint
+from dann_lightning.checkpoints import load_checkpoint
 from dann_lightning.data.contract import domain_data
 from dann_lightning.divergence import DivergenceWatch
 from dann_lightning.domain_head import DomainHead
 from dann_lightning.grl import grad_reverse
+from dann_lightning.guards import RunGuards
 from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, LambdaSearch, make_candidates
 from dann_lightning.losses import domain_loss
 from dann_lightning.metrics import DomainMetrics, loader_domain
 from dann_lightning.nets import compile_networks, default_discriminator, features_of_both_domains, features_of_domain
 from dann_lightning.optimization import OPTIMIZATION_MODES
-from dann_lightning.options import ClipAlgorithm, FeaturePass, OptimizationMode, check_options, check_trainer_options
-from dann_lightning.progress import total_training_batches, training_progress
+from dann_lightning.options import ClipAlgorithm, FeaturePass, OptimizationMode, check_options
+from dann_lightning.progress import training_progress
 from dann_lightning.schedules import LambdaScheduleName, LRScheduleName, lambda_factor
 from dann_lightning.selection import LambdaCriterion
 from dann_lightning.tasks import LossName, Task, TaskName, make_task
@@ -36,7 +36,7 @@ from dann_lightning.widths import check_task_of_the_data, classes_of_the_data, s
 PYTHON_OBJECT_ARGS = ["feature_extractor", "classifier", "discriminator", "optimizer", "discriminator_optimizer"]
 
 
-class DANNLitModule(L.LightningModule):
+class DANNLitModule(RunGuards):
     """Domain-adversarial neural network (DANN): a feature extractor shared by a label classifier and,
     through a gradient reversal layer, a domain discriminator.
 
@@ -44,7 +44,8 @@ class DANNLitModule(L.LightningModule):
     (1) features, its gradient into the features reversed and scaled by ``lambda_p = lambda_max *
     schedule(p)``, ``p`` the fraction of training done. The step loops over the model's
     [candidates][dann_lightning.candidates] (one unless ``lambda_max="auto"``) and calls its
-    [optimization mode][dann_lightning.optimization] (``"manual"``: the discriminator steps first).
+    [optimization mode][dann_lightning.optimization] (``"manual"``: the discriminator steps first);
+    the checks that keep a fit safe are [`RunGuards`][dann_lightning.guards.RunGuards]' hooks.
 
     Args:
         feature_extractor: maps inputs to features; widths may come from the data (lazy layers).
@@ -113,7 +114,7 @@ class DANNLitModule(L.LightningModule):
         self.feature_extractor = feature_extractor
         self.classifier = classifier
         self.discriminator = default_discriminator(num_sources) if discriminator is None else discriminator
-        self.divergence_watch = DivergenceWatch()  # called from this module's hooks: a callback costs every step
+        self.divergence_watch = DivergenceWatch()  # run from the hooks of RunGuards
         self.optimizer_factory = optimizer
         self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
         self.num_sources = num_sources
@@ -191,11 +192,7 @@ class DANNLitModule(L.LightningModule):
         self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(x_s))
         self.domain_metrics.update_training(len(x_s), cls_loss, domain_loss, domain_acc)
         self.optimization.model_step(self, loss)  # manual optimization: backward and step (automatic: Lightning's)
-        return {"loss": loss, "cls_loss": cls_loss.detach(), "domain_loss": domain_loss.detach()}  # for the watch
-
-    @override
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.divergence_watch.on_train_batch_end(self.trainer, self, outputs, batch, batch_idx)
+        return {"loss": loss, "cls_loss": cls_loss.detach(), "domain_loss": domain_loss.detach()}  # the watch reads
 
     def domain_logits(self, discriminator: nn.Module, inputs: Tensor) -> Tensor:
         """The discriminator's logits on ``inputs``, checked: one per sample (one per domain with several sources)."""
@@ -253,7 +250,7 @@ class DANNLitModule(L.LightningModule):
         if self.candidates.kept_index >= 0:
             scalars["train/lambda"] = self.current_lambda()  # at the epoch's last batch
         self.log_dict(scalars)
-        self.divergence_watch.check(self.trainer)
+        super().on_train_epoch_end()  # the divergence watch
 
     @override
     def on_validation_epoch_end(self) -> None:
@@ -266,27 +263,6 @@ class DANNLitModule(L.LightningModule):
     @override
     def on_train_end(self) -> None:
         self.candidates.end_training(self)
-
-    @override
-    def configure_callbacks(self) -> list[L.Callback]:
-        # The first hook Lightning calls once the model is attached, before it checks the Trainer's
-        # options itself: the place to name this module's option to use instead.
-        check_trainer_options(self.trainer, self.hparams.optimization)
-        return []
-
-    @override
-    def on_fit_start(self) -> None:  # checks that fail in seconds, before anything is trained or written
-        check_output_directories(self.trainer)
-        self.candidates.check_fit(self.trainer, domain_data(self.trainer.datamodule))
-
-    @override
-    def on_train_start(self) -> None:
-        total_training_batches(self.trainer)  # the schedules need a finite run: say so before any step
-        self.divergence_watch.on_train_start(self.trainer, self)
-
-    @override
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.divergence_watch.on_save_checkpoint(self.trainer, self, checkpoint)  # never save a diverged model
 
     @override
     def setup(self, stage: str) -> None:
