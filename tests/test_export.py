@@ -20,7 +20,7 @@ from dann_lightning import CDANLitModule, DANNLitModule
 from dann_lightning.callbacks import PredictionWriter
 from dann_lightning.checkpoints import load_run
 from dann_lightning.cli import build_cli, cli_main
-from dann_lightning.data import MoonsDataModule, make_moons_shift
+from dann_lightning.data import MoonsDataModule, ShiftDataModule, make_moons_shift
 from dann_lightning.errors import (
     CheckpointError,
     ConfigurationError,
@@ -41,8 +41,9 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("fit")
     cli = build_cli(["fit", *QUICK, f"--trainer.default_root_dir={root}"])
     x_test, _ = cli.datamodule.target_test.tensors
-    h = cli.datamodule.hparams
-    raw = make_moons_shift(h.n_samples, h.noise, h.angle, h.n_val, h.n_test, h.seed).target_test[0]
+    data = cli.datamodule
+    assert type(data) is ShiftDataModule and data.shift == "moons"  # what configs/moons.yaml names
+    raw = make_moons_shift(**data.options, seed=data.seed).target_test[0]
     ckpt = Path(cli.trainer.checkpoint_callback.last_model_path)
     return {"root": root, "ckpt": ckpt, "x": x_test, "raw": torch.as_tensor(raw, dtype=torch.float32)}
 
@@ -154,7 +155,7 @@ def test_export_defaults_to_pt2_with_the_standardisation_folded_in(run, tmp_path
         torch.testing.assert_close(deployed(run["raw"][rows]), logits[rows], rtol=0, atol=1e-5)
 
     metadata = json.loads((tmp_path / "export.json").read_text())
-    scaler = torch.load(run["ckpt"], weights_only=True)["MoonsDataModule"]["scaler"]
+    scaler = torch.load(run["ckpt"], weights_only=True)["ShiftDataModule"]["scaler"]
     assert metadata["preprocessing"]["kind"] == "standardize" and metadata["preprocessing"]["folded_into_model"]
     np.testing.assert_allclose(metadata["preprocessing"]["mean"], scaler["mean"].float().numpy())
     np.testing.assert_allclose(metadata["preprocessing"]["std"], scaler["std"].float().numpy())
@@ -176,7 +177,7 @@ def test_torchscript_stays_as_a_legacy_format(run, tmp_path, capsys):
 
 def test_a_checkpoint_without_a_data_module_needs_the_input_shape(run, tmp_path):
     checkpoint = torch.load(run["ckpt"], weights_only=True)
-    del checkpoint["datamodule_hyper_parameters"], checkpoint["MoonsDataModule"]
+    del checkpoint["datamodule_hyper_parameters"], checkpoint["ShiftDataModule"]
     torch.save(checkpoint, tmp_path / "model_only.ckpt")
     command = ["export", "--ckpt_path", str(tmp_path / "model_only.ckpt"), "--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit, match=r"holds no data module configuration .*pass --input-shape"):

@@ -14,7 +14,7 @@ from torch import nn
 
 from dann_lightning import DANNLitModule
 from dann_lightning.checkpoints import check_checkpoint_file
-from dann_lightning.cli import build_cli
+from dann_lightning.cli import build_cli, cli_main
 from dann_lightning.divergence import DivergenceWatch
 from dann_lightning.errors import CheckpointError, DivergenceError, OutputDirectoryError
 from tests.conftest import REPO, make_datamodule, make_module, make_trainer, tiny_networks
@@ -151,7 +151,6 @@ def test_the_cli_rejects_an_unwritable_root_before_training(tmp_path):
         ("--model.init_args.lambda_maxx=1", "lambda_maxx"),
         ("--model.init_args.lambda_max=strong", "lambda_max"),
         ("--trainer.max_epoch=3", "max_epoch"),
-        ("--data.init_args.angle=[1, 2]", "angle"),
         ("--model.init_args.optimization=semi", "optimization"),
     ],
 )
@@ -159,6 +158,13 @@ def test_unknown_keys_and_wrong_types_in_the_cli_name_the_key(tmp_path, capsys, 
     with pytest.raises(SystemExit):
         build_cli(["fit", argument, f"--trainer.default_root_dir={tmp_path}"])
     assert named in capsys.readouterr().err
+
+
+def test_a_shift_option_of_the_wrong_type_is_named(tmp_path):
+    # options is a free mapping to the parser: the shift's own check names the option and the value.
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--data.init_args.options.angle=[1, 2]", f"--trainer.default_root_dir={tmp_path}"])
+    assert exit_info.value.code == "dann-lightning: error: moons angle must be a finite number, got [1, 2]"
 
 
 def test_unknown_key_in_a_config_file_is_named(tmp_path, capsys):
@@ -182,7 +188,7 @@ def test_a_run_killed_mid_epoch_resumes_from_last_ckpt_to_the_uninterrupted_weig
         "--trainer.max_epochs=4",
         "--trainer.check_val_every_n_epoch=2",
         "--trainer.enable_progress_bar=false",
-        "--data.init_args.n_samples=320",  # 5 batches per epoch
+        "--data.init_args.options.n_samples=320",  # 5 batches per epoch
     ]
     uninterrupted = tmp_path / "uninterrupted"
     uninterrupted.mkdir()
