@@ -13,7 +13,7 @@ from dann_lightning import DANNLitModule, builtin_configs
 from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config
 from dann_lightning.data import ShiftDataModule
 from tests.conftest import REPO, make_datamodule, make_module, make_trainer
-from tests.test_file_loaders import write_mnist_mnistm_user_files
+from tests.unit.test_file_loaders import write_mnist_mnistm_user_files
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # Configs that read files a user has: a function writing tiny stand-ins where the config expects

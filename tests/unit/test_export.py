@@ -1,7 +1,6 @@
-
 """Deployment: predictions written to a file; the export API and command line (formats, errors).
 
-The exported models on raw inputs, against the module and ONNX Runtime: tests/test_export_raw_inputs.py.
+The exported models on raw inputs, against the module and ONNX Runtime: tests/unit/test_export_raw_inputs.py.
 """
 
 import dataclasses
@@ -30,7 +29,7 @@ from dann_lightning.errors import (
 )
 from dann_lightning.export import EXPORT_FORMATS, export_model, load_for_export
 from dann_lightning.preprocessing import Standardize, Unstandardize
-from tests.conftest import make_datamodule, make_module, make_trainer, tiny_networks
+from tests.conftest import REPO, make_datamodule, make_module, make_trainer, tiny_networks
 
 QUICK = ["--trainer.max_epochs=1", "--trainer.limit_val_batches=0", "--trainer.enable_progress_bar=false"]
 
@@ -61,42 +60,6 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
 
 
 # ---------------------------------------------------------------------- predict
-
-
-@pytest.mark.slow
-def test_predict_writes_predictions_into_the_run_directory(run, tmp_path, capsys):
-    cli = build_cli(["predict", f"--ckpt_path={run['ckpt']}", f"--trainer.default_root_dir={tmp_path}", *QUICK[2:]])
-    path = Path(cli.trainer.log_dir) / "predictions.csv"
-    assert f"predictions written to {path.resolve()}" in capsys.readouterr().out
-    table = np.loadtxt(path, delimiter=",", skiprows=1)
-    assert path.read_text().splitlines()[0] == "index,prediction,prob_0,prob_1"
-    logits = module_logits(run["ckpt"], run["x"])
-    np.testing.assert_array_equal(table[:, 0], np.arange(len(run["x"])))  # one row per sample, in order
-    np.testing.assert_array_equal(table[:, 1], logits.argmax(dim=1).numpy())
-    np.testing.assert_allclose(table[:, 2:], torch.softmax(logits, dim=1).numpy(), atol=1e-7)
-    assert (Path(cli.trainer.log_dir) / "config.yaml").is_file()  # next to the run's config
-
-
-@pytest.mark.slow
-def test_a_writer_in_the_config_replaces_the_default(run, tmp_path, capsys):
-    target = tmp_path / "out" / "mine.npz"
-    cli = build_cli(
-        [
-            "predict",
-            f"--ckpt_path={run['ckpt']}",
-            f"--trainer.default_root_dir={tmp_path}",
-            "--trainer.callbacks+=dann_lightning.callbacks.PredictionWriter",
-            f"--trainer.callbacks.path={target}",
-            *QUICK[2:],
-        ]
-    )
-    assert not (Path(cli.trainer.log_dir) / "predictions.csv").exists()
-    assert f"predictions written to {target.resolve()}" in capsys.readouterr().out
-    arrays = np.load(target)
-    logits = module_logits(run["ckpt"], run["x"])
-    np.testing.assert_allclose(arrays["logits"], logits.numpy(), rtol=0, atol=0)
-    np.testing.assert_array_equal(arrays["prediction"], logits.argmax(dim=1).numpy())
-    np.testing.assert_allclose(arrays["probabilities"].sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_prediction_writer_keeps_the_data_order_under_several_loaders(tmp_path):
@@ -279,7 +242,7 @@ def test_export_of_a_checkpoint_without_configuration_is_explained(tmp_path):
         cli_main(["export", "--ckpt_path", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "out")])
 
 
-OLD_CHECKPOINTS = Path(__file__).parent / "data" / "checkpoints_0.1.0"
+OLD_CHECKPOINTS = REPO / "tests" / "data" / "checkpoints_0.1.0"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from dann_lightning.data import ShiftDataModule
 from tests.conftest import REPO, make_trainer
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("config", ["moons.yaml", "moons_manual.yaml"])
 def test_ddp_validation_equals_a_single_process_evaluation_of_the_same_weights(tmp_path, config):
     command = [
