@@ -110,7 +110,11 @@ def test_a_damaged_or_foreign_checkpoint_is_named(tmp_path):
         CheckpointError, match=r"good.ckpt does not hold the network configuration.*pass feature_extractor="
     ):
         DANNLitModule.load_from_checkpoint(good)
-    assert DANNLitModule.load_from_checkpoint(good, **tiny_networks()) is not None
+    restored = DANNLitModule.load_from_checkpoint(good, **tiny_networks())
+    saved = torch.load(good, weights_only=True)["state_dict"]
+    assert restored.state_dict().keys() == saved.keys()
+    for key, value in saved.items():  # the trained weights, not those tiny_networks() drew
+        torch.testing.assert_close(restored.state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_a_damaged_checkpoint_given_to_the_cli_is_named(tmp_path):
