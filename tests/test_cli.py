@@ -219,7 +219,10 @@ def test_test_and_predict_from_a_checkpoint_alone_rebuild_its_model_and_data(tmp
     tested = build_cli(["test", f"--ckpt_path={checkpoint}", "--data.init_args.batch_size=50", *quiet(tmp_path)])
     assert type(tested.datamodule) is ShiftDataModule and tested.datamodule.shift == "moons"
     assert (tested.datamodule.option("angle"), tested.datamodule.hparams.batch_size) == (50, 50)  # an override on top
-    assert 0.0 <= tested.trainer.callback_metrics["test/target_acc"] <= 1.0
+    x_test, y_test = tested.datamodule.target_test.tensors  # 100 rows, as the checkpoint's options say
+    with torch.no_grad():
+        by_hand = (tested.model.eval()(x_test).argmax(dim=1) == y_test).float().mean().item()
+    assert len(y_test) == 100 and tested.trainer.callback_metrics["test/target_acc"].item() == pytest.approx(by_hand)
     assert tested.model.hparams.feature_extractor == cli.model.hparams.feature_extractor
 
     predicted = build_cli(["predict", "--ckpt_path", checkpoint, *quiet(tmp_path)])
