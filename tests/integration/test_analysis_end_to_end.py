@@ -10,7 +10,7 @@ from dann_lightning.cli import build_cli
 
 
 def test_analyze_compares_checkpoints_written_by_the_cli(tmp_path):
-    checkpoints = []
+    checkpoints, tested = [], []
     for lambda_max in ("0.0", "1.0"):
         cli = build_cli(
             [
@@ -23,8 +23,10 @@ def test_analyze_compares_checkpoints_written_by_the_cli(tmp_path):
             ]
         )
         checkpoints.append(cli.trainer.checkpoint_callback.last_model_path)
+        tested.append(cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]["test/target_acc"])
     rows = analyze_checkpoints(checkpoints, tmp_path / "out", embedding="pca", pad_classifier="logistic")
     assert len(rows) == 2
+    assert [row["target_test_acc"] for row in rows] == pytest.approx(tested)  # what `test` logs for each
     for row in rows:
         keys = ("source_val_acc", "target_val_acc", "target_test_acc", "pad_logistic", "entropy", "im", "snd", "dev")
         for key in keys:
@@ -53,6 +55,7 @@ def test_analyze_reports_a_regression_model_in_the_units_it_logs(tmp_path):
     for name in ("source_mae", "target_mae", "target_rmse", "target_r2", "dev"):
         key = name if name == "dev" else name.replace("_", "_val_", 1)
         assert row[key] == pytest.approx(logged[f"val/{name}"], rel=1e-4), key
-    assert np.isfinite(row["target_test_rmse"]) and np.isfinite(row["pad"])
+    test_rmse = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]["test/target_rmse"]
+    assert row["target_test_rmse"] == pytest.approx(test_rmse, rel=1e-4) and np.isfinite(row["pad"])
     assert not {"source_val_acc", "entropy", "im", "snd"} & set(row)
     assert "target test RMSE (oracle)" in (tmp_path / "out" / "summary.md").read_text()
