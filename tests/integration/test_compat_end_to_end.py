@@ -1,10 +1,42 @@
 """The slow half of tests/unit/test_compat.py: fits, subprocesses and whole runs."""
 
+from pathlib import Path
+
 import torch
 
 from dann_lightning.cli import build_cli
 from dann_lightning.data import MoonsDataModule
-from tests.unit.test_compat import NARROW, OLD_CHECKPOINTS, old_style_moons_config
+from tests.conftest import REPO
+from tests.unit.test_compat import OLD_CHECKPOINTS
+
+# The data section of configs/moons.yaml before the configs named ShiftDataModule: such configs still run.
+OLD_MOONS_DATA = """data:
+  class_path: dann_lightning.data.MoonsDataModule
+  init_args:
+    n_samples: 1000
+    noise: 0.1
+    angle: 35.0
+    seed: 0
+    batch_size: 64
+"""
+
+
+def old_style_moons_config(directory: Path) -> Path:
+    """configs/moons.yaml with the data section of 0.1.0 (``MoonsDataModule`` and its own arguments)."""
+    shipped = (REPO / "configs" / "moons.yaml").read_text()
+    config = directory / "moons_0.1.0.yaml"
+    config.write_text(shipped[: shipped.index("data:\n")] + OLD_MOONS_DATA)
+    return config
+
+
+# The 0.1.0 checkpoints were written by `dann-lightning fit --config configs/<name>.yaml` for one
+# epoch, with 8-wide networks (feature_dim 8 for CDAN) to keep the files small.
+NARROW = [
+    "--model.init_args.feature_extractor.init_args.hidden_features=[8]",
+    "--model.init_args.classifier.init_args.in_features=8",
+    "--model.init_args.discriminator.init_args.hidden_features=[8]",
+    "--model.init_args.discriminator.init_args.in_features=8",
+]
 
 
 def test_an_automatic_checkpoint_of_0_1_0_resumes_counting_its_optimizer_steps(tmp_path):
