@@ -11,9 +11,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import dann_lightning
 from dann_lightning import DANNLitModule, builtin_configs
 from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config
-from dann_lightning.data import MoonsDataModule
+from dann_lightning.data import ShiftDataModule
 from tests.conftest import REPO, make_datamodule, make_module, make_trainer
-from tests.test_file_loaders import write_mnist_mnistm_user_files
+from tests.unit.test_file_loaders import write_mnist_mnistm_user_files
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # Configs that read files a user has: a function writing tiny stand-ins where the config expects
@@ -213,13 +213,16 @@ def test_analyze_and_export_errors_are_one_line(tmp_path):
 @pytest.mark.slow
 def test_test_and_predict_from_a_checkpoint_alone_rebuild_its_model_and_data(tmp_path):
     # Not the moons config's angle (35): the data must come from the checkpoint, not the default.
-    small = ["--data.init_args.n_samples=200", "--data.init_args.n_val=50", "--data.init_args.n_test=100"]
-    cli = build_cli(["fit", "--data.init_args.angle=50", *small, *QUICK, *quiet(tmp_path / "fit")])
+    small = [f"--data.init_args.options.{name}={n}" for name, n in [("n_samples", 200), ("n_val", 50), ("n_test", 100)]]
+    cli = build_cli(["fit", "--data.init_args.options.angle=50", *small, *QUICK, *quiet(tmp_path / "fit")])
     checkpoint = cli.trainer.checkpoint_callback.best_model_path
     tested = build_cli(["test", f"--ckpt_path={checkpoint}", "--data.init_args.batch_size=50", *quiet(tmp_path)])
-    assert isinstance(tested.datamodule, MoonsDataModule)
-    assert (tested.datamodule.hparams.angle, tested.datamodule.hparams.batch_size) == (50.0, 50)  # an override on top
-    assert 0.0 <= tested.trainer.callback_metrics["test/target_acc"] <= 1.0
+    assert type(tested.datamodule) is ShiftDataModule and tested.datamodule.shift == "moons"
+    assert (tested.datamodule.option("angle"), tested.datamodule.hparams.batch_size) == (50, 50)  # an override on top
+    x_test, y_test = tested.datamodule.target_test.tensors  # 100 rows, as the checkpoint's options say
+    with torch.no_grad():
+        by_hand = (tested.model.eval()(x_test).argmax(dim=1) == y_test).float().mean().item()
+    assert len(y_test) == 100 and tested.trainer.callback_metrics["test/target_acc"].item() == pytest.approx(by_hand)
     assert tested.model.hparams.feature_extractor == cli.model.hparams.feature_extractor
 
     predicted = build_cli(["predict", "--ckpt_path", checkpoint, *quiet(tmp_path)])
@@ -305,7 +308,7 @@ def test_console_entry_point_trains_the_builtin_moons_and_logs_to_tensorboard(tm
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "lightning_logs" / "version_0"
     assert list((run / "checkpoints").glob("*.ckpt"))
-    assert "MoonsDataModule" in (run / "config.yaml").read_text()
+    assert "dann_lightning.data.ShiftDataModule" in (run / "config.yaml").read_text()
     events = EventAccumulator(str(run))
     events.Reload()
     scalars = set(events.Tags()["scalars"])

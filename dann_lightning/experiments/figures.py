@@ -30,7 +30,7 @@ import torch
 from dann_lightning.analysis.embedding import project_2d
 from dann_lightning.analysis.report import collect
 from dann_lightning.cli import build_cli
-from dann_lightning.data.moons import make_moons_shift
+from dann_lightning.datasets import make_shift
 from dann_lightning.experiments.runs import REPO
 from dann_lightning.schedules import lambda_factor, lr_factor
 
@@ -63,8 +63,8 @@ def moons_boundaries(root: Path) -> Path:
         accuracy = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]["test/target_acc"]
         panels.append((f"{title}: target accuracy {accuracy:.3f}", cli.model.eval(), cli.datamodule))
 
-    h = panels[0][2].hparams
-    shift = make_moons_shift(h.n_samples, h.noise, h.angle, h.n_val, h.n_test, h.seed)
+    data = panels[0][2]  # the data module draws exactly this shift: make_shift(shift, seed, **options)
+    shift = make_shift(data.shift, seed=data.seed, **data.options)
     (x_s, y_s), (x_t, y_t) = shift.source_train, shift.target_test
     points = np.concatenate([x_s, x_t])
     low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
@@ -84,7 +84,8 @@ def moons_boundaries(root: Path) -> Path:
         axis.set_xticks([])
         axis.set_yticks([])
     axes[0].legend(loc="lower left", fontsize=7, markerscale=2)
-    figure.suptitle(f"Two moons, target rotated {h.angle:g} degrees (labels of the target never used)", fontsize=11)
+    angle = data.option("angle")
+    figure.suptitle(f"Two moons, target rotated {angle:g} degrees (labels of the target never used)", fontsize=11)
     figure.tight_layout()
     return save(figure, "moons_boundaries.png")
 

@@ -49,7 +49,7 @@ def moons_plan(seeds: int, shifts: bool = False, shift_seeds: int = 3, ablation:
     if shifts:
         title = f"Other shifts, same configs: target test accuracy over {shift_seeds} seeds"
         for angle, noise in MOONS_SHIFTS:
-            options = [f"--data.init_args.angle={angle}", f"--data.init_args.noise={noise}"]
+            options = [f"--data.init_args.options.angle={angle}", f"--data.init_args.options.noise={noise}"]
             for name in ("source-only", "DANN"):
                 config = MOONS_CONFIGS[name]
                 row = f"{name}, {angle:g} degrees, noise {noise:g}"

@@ -3,7 +3,6 @@ standardised ones the data module serves, in torch.export and in ONNX Runtime (t
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -129,16 +128,6 @@ def test_pt2_on_raw_rows_gives_the_module_probabilities(tabular_run, tmp_path):
     assert metadata["input"].startswith("float32 rows (N, F) of raw feature values")
 
 
-@pytest.mark.slow
-def test_onnx_runtime_on_raw_rows_gives_the_module_probabilities(tabular_run, tmp_path):
-    pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
-    metadata = export_checkpoint(tabular_run, tmp_path, "onnx")
-    session = onnx_session(tmp_path / metadata["files"]["onnx"])
-    for rows in (slice(0, 1), slice(0, 5), slice(None)):  # the batch dimension is free
-        (logits,) = session.run([metadata["onnx_output"]], {metadata["onnx_input"]: tabular_run["raw"][rows]})
-        np.testing.assert_allclose(softmax(logits), tabular_run["probabilities"][rows], rtol=0, atol=1e-5)
-
-
 def test_an_input_shape_is_checked_against_the_stored_statistics(tabular_run, tmp_path):
     with pytest.raises(SystemExit, match=r"input_shape \[4\] does not match .* rows of shape \[3\]"):
         cli_main(["export", "--ckpt_path", str(tabular_run["ckpt"]), "--out", str(tmp_path), "--input-shape", "4"])
@@ -208,21 +197,11 @@ def test_images_export_with_their_channel_normalisation(image_run, tmp_path):
     np.testing.assert_allclose(probabilities, image_run["probabilities"], rtol=0, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_onnx_runtime_on_raw_images_gives_the_module_probabilities(image_run, tmp_path):
-    pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
-    export_model(image_run["model"], tmp_path, datamodule=image_run["data"], formats=["onnx"])
-    session = onnx_session(tmp_path / "model.onnx")
-    (logits,) = session.run(["logits"], {"input": image_run["raw"].numpy()})
-    np.testing.assert_allclose(softmax(logits), image_run["probabilities"], rtol=0, atol=1e-5)
-
-
 def test_image_input_shapes_must_fit_the_channels_and_training_size(image_run):
     data = image_run["data"]
     assert model_inputs(data).input_shape == (3, 8, 8)
     with pytest.raises(ConfigurationError, match=r"input_shape \[1, 8, 8\] does not match .* shape \[3, 8, 8\]"):
         model_inputs(data, (1, 8, 8))
-
 
 
 # ---------------------------------------------------------------------- the recipes of docs/deployment.md
@@ -241,30 +220,3 @@ def run_recipe(title: str, where: Path, monkeypatch) -> dict:
     namespace: dict = {"__name__": "__main__"}
     exec(compile(recipe(title), title, "exec"), namespace)
     return namespace
-
-
-@pytest.mark.slow
-def test_the_serving_recipe_for_tables(tabular_run, tmp_path, monkeypatch):
-    pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
-    pytest.importorskip("onnxruntime", reason="optional (pip install 'dann_lightning[onnx]')")
-    export_checkpoint(tabular_run, tmp_path / "deploy", "onnx")
-    # The rows in another column order than the model's, with an extra column.
-    columns = ["b", "id", "a", "c"]
-    rows = [{"b": b, "id": i, "a": a, "c": c} for i, (c, a, b) in enumerate(tabular_run["raw"].tolist())]
-    lines = [",".join(columns)] + [",".join(repr(float(row[name])) for name in columns) for row in rows]
-    (tmp_path / "new_rows.csv").write_text("\n".join(lines) + "\n")
-    served = run_recipe("serve.py", tmp_path, monkeypatch)
-    np.testing.assert_allclose(served["probabilities"], tabular_run["probabilities"], rtol=0, atol=1e-5)
-    assert served["predicted"] == [str(i) for i in tabular_run["probabilities"].argmax(axis=1)]
-
-
-@pytest.mark.slow
-def test_the_serving_recipe_for_images(image_run, tmp_path, monkeypatch):
-    pytest.importorskip("onnxscript", reason="optional (pip install 'dann_lightning[onnx]')")
-    pytest.importorskip("onnxruntime", reason="optional (pip install 'dann_lightning[onnx]')")
-    export_model(image_run["model"], tmp_path / "deploy", datamodule=image_run["data"], formats=["onnx"])
-    first = sorted((image_run["root"] / "target" / "cat").iterdir())[0]  # the first target test image
-    shutil.copy(first, tmp_path / "photo.jpg")  # PIL reads the format from the content
-    served = run_recipe("serve_image.py", tmp_path, monkeypatch)
-    np.testing.assert_allclose(softmax(served["logits"]), image_run["probabilities"][:1], rtol=0, atol=1e-5)
-    assert served["predicted"] == ["cat", "dog"][int(image_run["probabilities"][0].argmax())]

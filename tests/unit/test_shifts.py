@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
 
 from dann_lightning.data import make_moons_shift, make_tabular_shift
 from dann_lightning.data.shifts import SHIFT_TASKS, ShiftName, ShiftTask, make_shift
@@ -93,14 +92,6 @@ def test_a_source_trained_logistic_regression_loses_accuracy_on_the_target(name,
     drop = source_to_target_drop(make_shift(name, seed=0, **options))
     unshifted = source_to_target_drop(make_shift(name, seed=0, **options, strength=0.0))
     assert drop > 0.05 and drop > unshifted + 0.05
-
-
-@pytest.mark.slow
-def test_a_source_trained_mlp_loses_accuracy_on_the_rotated_moons():
-    mlp = MLPClassifier((32, 32), max_iter=400, random_state=0)
-    # Measured: source val 1.00, target 0.76 at 35 degrees; no rotation, no loss.
-    assert source_to_target_drop(make_shift("moons", seed=0, n_samples=500), mlp) > 0.15
-    assert abs(source_to_target_drop(make_shift("moons", seed=0, n_samples=500, angle=0.0), mlp)) < 0.03
 
 
 def test_moons_and_tabular_are_the_built_in_shifts_at_the_same_seed():

@@ -59,30 +59,6 @@ def test_entropy_conditioning_weights_confident_samples_more_within_each_domain(
     torch.testing.assert_close(plain, per_sample.mean())
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("optimization", ["automatic", "manual"])
-def test_cdan_trains_and_its_checkpoint_reloads(tmp_path, optimization):
-    module = cdan(feature_dim=16, optimization=optimization)
-    trainer = make_trainer(tmp_path, max_epochs=6, log_every_n_steps=1)
-    trainer.fit(module, make_datamodule(n=128))
-    assert torch.isfinite(trainer.callback_metrics["train/domain_loss"])
-    assert trainer.callback_metrics["val/source_acc"] > 0.9
-    path = tmp_path / "cdan.ckpt"
-    trainer.save_checkpoint(path)
-    restored = CDANLitModule.load_from_checkpoint(
-        path,
-        feature_extractor=MLP(2, [16], activation="tanh"),
-        classifier=nn.Linear(16, 2),
-        discriminator=DomainDiscriminator(32, [8]),
-    )
-    assert restored.hparams.feature_dim == 16 and restored.hparams.entropy_conditioning
-    x = torch.randn(8, 2)
-    module.eval()
-    restored.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(restored(x), module(x))
-
-
 def test_a_discriminator_of_the_wrong_width_is_named():
     with pytest.raises(ConfigurationError, match=r"must take 8 inputs \(feature_dim \* num_classes = 8\).*takes 4"):
         cdan(feature_dim=4, num_classes=2, disc_in=4)

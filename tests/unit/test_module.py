@@ -188,16 +188,6 @@ def test_validation_metrics_match_a_direct_evaluation(tmp_path):
     assert trainer.callback_metrics["test/target_acc"].item() == pytest.approx(accuracy(datamodule.target_test))
 
 
-@pytest.mark.slow
-def test_learns_a_shifted_task_on_tiny_data(tmp_path):
-    module = make_module()
-    datamodule = make_datamodule(n=128)
-    trainer = make_trainer(tmp_path, max_epochs=15)
-    trainer.fit(module, datamodule)
-    assert trainer.callback_metrics["val/source_acc"] > 0.95
-    assert trainer.callback_metrics["val/target_acc"] > 0.9
-
-
 def test_evaluation_loaders_given_as_a_list_are_read_as_source_then_target(tmp_path):
     datamodule = make_datamodule()
     loaders = [DataLoader(datamodule.source_val, batch_size=8), DataLoader(datamodule.target_val, batch_size=8)]

@@ -1,7 +1,6 @@
-
 """Deployment: predictions written to a file; the export API and command line (formats, errors).
 
-The exported models on raw inputs, against the module and ONNX Runtime: tests/test_export_raw_inputs.py.
+The exported models on raw inputs, against the module and ONNX Runtime: tests/unit/test_export_raw_inputs.py.
 """
 
 import dataclasses
@@ -20,7 +19,7 @@ from dann_lightning import CDANLitModule, DANNLitModule
 from dann_lightning.callbacks import PredictionWriter
 from dann_lightning.checkpoints import load_run
 from dann_lightning.cli import build_cli, cli_main
-from dann_lightning.data import MoonsDataModule, make_moons_shift
+from dann_lightning.data import MoonsDataModule, ShiftDataModule, make_moons_shift
 from dann_lightning.errors import (
     CheckpointError,
     ConfigurationError,
@@ -30,7 +29,7 @@ from dann_lightning.errors import (
 )
 from dann_lightning.export import EXPORT_FORMATS, export_model, load_for_export
 from dann_lightning.preprocessing import Standardize, Unstandardize
-from tests.conftest import make_datamodule, make_module, make_trainer, tiny_networks
+from tests.conftest import REPO, make_datamodule, make_module, make_trainer, tiny_networks
 
 QUICK = ["--trainer.max_epochs=1", "--trainer.limit_val_batches=0", "--trainer.enable_progress_bar=false"]
 
@@ -41,8 +40,9 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("fit")
     cli = build_cli(["fit", *QUICK, f"--trainer.default_root_dir={root}"])
     x_test, _ = cli.datamodule.target_test.tensors
-    h = cli.datamodule.hparams
-    raw = make_moons_shift(h.n_samples, h.noise, h.angle, h.n_val, h.n_test, h.seed).target_test[0]
+    data = cli.datamodule
+    assert type(data) is ShiftDataModule and data.shift == "moons"  # what configs/moons.yaml names
+    raw = make_moons_shift(**data.options, seed=data.seed).target_test[0]
     ckpt = Path(cli.trainer.checkpoint_callback.last_model_path)
     return {"root": root, "ckpt": ckpt, "x": x_test, "raw": torch.as_tensor(raw, dtype=torch.float32)}
 
@@ -60,42 +60,6 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
 
 
 # ---------------------------------------------------------------------- predict
-
-
-@pytest.mark.slow
-def test_predict_writes_predictions_into_the_run_directory(run, tmp_path, capsys):
-    cli = build_cli(["predict", f"--ckpt_path={run['ckpt']}", f"--trainer.default_root_dir={tmp_path}", *QUICK[2:]])
-    path = Path(cli.trainer.log_dir) / "predictions.csv"
-    assert f"predictions written to {path.resolve()}" in capsys.readouterr().out
-    table = np.loadtxt(path, delimiter=",", skiprows=1)
-    assert path.read_text().splitlines()[0] == "index,prediction,prob_0,prob_1"
-    logits = module_logits(run["ckpt"], run["x"])
-    np.testing.assert_array_equal(table[:, 0], np.arange(len(run["x"])))  # one row per sample, in order
-    np.testing.assert_array_equal(table[:, 1], logits.argmax(dim=1).numpy())
-    np.testing.assert_allclose(table[:, 2:], torch.softmax(logits, dim=1).numpy(), atol=1e-7)
-    assert (Path(cli.trainer.log_dir) / "config.yaml").is_file()  # next to the run's config
-
-
-@pytest.mark.slow
-def test_a_writer_in_the_config_replaces_the_default(run, tmp_path, capsys):
-    target = tmp_path / "out" / "mine.npz"
-    cli = build_cli(
-        [
-            "predict",
-            f"--ckpt_path={run['ckpt']}",
-            f"--trainer.default_root_dir={tmp_path}",
-            "--trainer.callbacks+=dann_lightning.callbacks.PredictionWriter",
-            f"--trainer.callbacks.path={target}",
-            *QUICK[2:],
-        ]
-    )
-    assert not (Path(cli.trainer.log_dir) / "predictions.csv").exists()
-    assert f"predictions written to {target.resolve()}" in capsys.readouterr().out
-    arrays = np.load(target)
-    logits = module_logits(run["ckpt"], run["x"])
-    np.testing.assert_allclose(arrays["logits"], logits.numpy(), rtol=0, atol=0)
-    np.testing.assert_array_equal(arrays["prediction"], logits.argmax(dim=1).numpy())
-    np.testing.assert_allclose(arrays["probabilities"].sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_prediction_writer_keeps_the_data_order_under_several_loaders(tmp_path):
@@ -154,7 +118,7 @@ def test_export_defaults_to_pt2_with_the_standardisation_folded_in(run, tmp_path
         torch.testing.assert_close(deployed(run["raw"][rows]), logits[rows], rtol=0, atol=1e-5)
 
     metadata = json.loads((tmp_path / "export.json").read_text())
-    scaler = torch.load(run["ckpt"], weights_only=True)["MoonsDataModule"]["scaler"]
+    scaler = torch.load(run["ckpt"], weights_only=True)["ShiftDataModule"]["scaler"]
     assert metadata["preprocessing"]["kind"] == "standardize" and metadata["preprocessing"]["folded_into_model"]
     np.testing.assert_allclose(metadata["preprocessing"]["mean"], scaler["mean"].float().numpy())
     np.testing.assert_allclose(metadata["preprocessing"]["std"], scaler["std"].float().numpy())
@@ -176,7 +140,7 @@ def test_torchscript_stays_as_a_legacy_format(run, tmp_path, capsys):
 
 def test_a_checkpoint_without_a_data_module_needs_the_input_shape(run, tmp_path):
     checkpoint = torch.load(run["ckpt"], weights_only=True)
-    del checkpoint["datamodule_hyper_parameters"], checkpoint["MoonsDataModule"]
+    del checkpoint["datamodule_hyper_parameters"], checkpoint["ShiftDataModule"]
     torch.save(checkpoint, tmp_path / "model_only.ckpt")
     command = ["export", "--ckpt_path", str(tmp_path / "model_only.ckpt"), "--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit, match=r"holds no data module configuration .*pass --input-shape"):
@@ -278,7 +242,7 @@ def test_export_of_a_checkpoint_without_configuration_is_explained(tmp_path):
         cli_main(["export", "--ckpt_path", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "out")])
 
 
-OLD_CHECKPOINTS = Path(__file__).parent / "data" / "checkpoints_0.1.0"
+OLD_CHECKPOINTS = REPO / "tests" / "data" / "checkpoints_0.1.0"
 
 
 @pytest.mark.parametrize(

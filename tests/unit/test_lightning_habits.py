@@ -47,12 +47,26 @@ def test_a_short_bf16_epoch_leaves_a_finite_loss(tmp_path, optimization):
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
 
 
+class EpochLosses(L.Callback):
+    """train/loss as each training epoch ends, when ModelCheckpoint reads it."""
+
+    def __init__(self):
+        self.values: list[float] = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.values.append(trainer.callback_metrics["train/loss"].item())
+
+
 @pytest.mark.parametrize("optimization", MODES)
 def test_model_checkpoint_monitors_the_training_loss(tmp_path, optimization):
     best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="train/loss", save_top_k=1, mode="min")
-    trainer = make_trainer(tmp_path, max_epochs=3, limit_val_batches=0, callbacks=[best], enable_checkpointing=True)
+    epoch_losses = EpochLosses()  # Lightning runs ModelCheckpoint after the other callbacks
+    trainer = make_trainer(
+        tmp_path, max_epochs=3, limit_val_batches=0, callbacks=[epoch_losses, best], enable_checkpointing=True
+    )
     trainer.fit(make_module(optimization=optimization), make_datamodule())
-    assert torch.isfinite(best.best_model_score)
+    assert len(epoch_losses.values) == 3 and len(set(epoch_losses.values)) == 3
+    assert best.best_model_score.item() == min(epoch_losses.values)  # the lowest epoch mean was kept
     assert (tmp_path / "ckpt").joinpath(best.best_model_path).is_file()
     assert len(best.best_k_models) == 1
 

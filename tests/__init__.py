@@ -1,0 +1,1 @@
+"""The test suite: unit/ (quick), integration/ (slow); shared helpers in conftest.py."""

@@ -1,0 +1,1 @@
+"""Integration tests, marked slow as a group (conftest.py)."""

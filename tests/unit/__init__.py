@@ -1,0 +1,1 @@
+"""Unit tests, one file per concept of the package; quick (python -m pytest -m "not slow")."""
