@@ -1,6 +1,6 @@
 """The few places where dann_lightning reads a private Lightning name, because no public one exists.
 
-Each is tested in ``tests/test_compat.py``: a Lightning release that changes it fails that test
+Each is tested in ``tests/unit/test_compat.py``: a Lightning release that changes it fails that test
 loudly instead of silently changing what checkpoints hold.
 """
 

@@ -94,7 +94,7 @@ def deployed_classifier(
         )
     # A network compiled in place (nn.Module.compile(), as DANNLitModule(compile=...) does) runs
     # torch.compile, which tracing cannot enter; its copies are plain modules, because nn.Module
-    # leaves the compiled call out when it is copied or pickled (tests/test_export.py checks).
+    # leaves the compiled call out when it is copied or pickled (tests/unit/test_export.py checks).
     deployed = DeployedClassifier(
         copy.deepcopy(model.feature_extractor),
         copy.deepcopy(model.classifier),

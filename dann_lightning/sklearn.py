@@ -281,7 +281,7 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
     Prediction runs on the CPU, whatever ``accelerator`` trained the model.
 
     scikit-learn's ``check_estimator`` cannot pass ``X_target``. A subclass whose ``fit(X, y)`` calls
-    ``fit(X, y, X_target=X)`` passes every check of scikit-learn 1.9 (``tests/test_sklearn.py``);
+    ``fit(X, y, X_target=X)`` passes every check of scikit-learn 1.9 (``tests/integration/test_sklearn_end_to_end.py``);
     none is expected to fail. In a ``Pipeline``, ``X_target`` reaches this step as given, not
     through the steps before it: transform it yourself, or let ``standardize`` do the scaling.
 
@@ -387,7 +387,7 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
     ``docs/regression.md`` 1.0 cost 18-64% in target RMSE, 0.1 cost 2-15%, and no setting beat
     source-only), and ``lambda_max="auto"`` scores its candidates with ``"dev"``, the one criterion
     that needs no classes. Like the classifier, a subclass whose ``fit(X, y)`` calls
-    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator`` (``tests/test_sklearn_regressor.py``).
+    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator`` (``tests/integration/test_sklearn_regressor_end_to_end.py``).
 
     Attributes:
         n_features_in_: number of input features.
