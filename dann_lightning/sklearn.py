@@ -387,7 +387,8 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
     ``docs/regression.md`` 1.0 cost 18-64% in target RMSE, 0.1 cost 2-15%, and no setting beat
     source-only), and ``lambda_max="auto"`` scores its candidates with ``"dev"``, the one criterion
     that needs no classes. Like the classifier, a subclass whose ``fit(X, y)`` calls
-    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator`` (``tests/integration/test_sklearn_regressor_end_to_end.py``).
+    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator``
+    (``tests/integration/test_sklearn_regressor_end_to_end.py``).
 
     Attributes:
         n_features_in_: number of input features.
