@@ -227,6 +227,31 @@ def test_predict_returns_class_logits_of_target_test(tmp_path):
     assert logits.shape == (len(datamodule.target_test), 2)
 
 
+class OwnDataModule(L.LightningDataModule):
+    """A user's own data module: DANN batches, none of the DomainData contract."""
+
+    def train_dataloader(self):
+        return raw_loaders(*blobs(64, seed=1), blobs(64, shift=0.5, seed=2)[0])
+
+    def val_dataloader(self):
+        return {"target": DataLoader(TensorDataset(*blobs(32, shift=0.5, seed=4)), batch_size=16)}
+
+
+def test_a_users_own_data_module_trains_with_the_widths_given(tmp_path):
+    module = make_module(lambda_max=0.3)
+    before = trained_parameters(module).clone()
+    trainer = make_trainer(tmp_path, max_epochs=3)
+    trainer.fit(module, OwnDataModule())
+    assert not torch.equal(trained_parameters(module), before)
+    assert trainer.callback_metrics["val/target_acc"] > 0.6
+
+
+def test_a_users_own_data_module_cannot_tell_the_classes_and_says_what_to_pass(tmp_path):
+    module = DANNLitModule(**tiny_networks())  # num_classes left to the data, which does not say it
+    with pytest.raises(DANNError, match=r"num_classes is not set .*does not implement DomainData.*pass num_classes"):
+        make_trainer(tmp_path).fit(module, OwnDataModule())
+
+
 # ------------------------------------------------------------------ bad input
 
 
