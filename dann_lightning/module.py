@@ -180,11 +180,13 @@ class DANNLitModule(RunGuards):
             )
             reversed_input = grad_reverse(discriminator_input, lambda_max * factor)
             domain_logits = self.domain_logits(nets.discriminator, reversed_input)
-            parts.append((
-                self.task.loss(class_logits[: len(x_s)], y_s),
-                self.adversarial_loss(domain_logits, domains, class_logits),
-                self.domain_head.accuracy(domain_logits.detach(), domains),
-            ))
+            parts.append(
+                (
+                    self.task.loss(class_logits[: len(x_s)], y_s),
+                    self.adversarial_loss(domain_logits, domains, class_logits),
+                    self.domain_head.accuracy(domain_logits.detach(), domains),
+                )
+            )
         cls_loss, domain_loss, domain_acc = sum_over_candidates(parts)  # each candidate gets its own gradient
         loss = cls_loss + domain_loss
 

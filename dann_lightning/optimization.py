@@ -75,8 +75,9 @@ class AutomaticOptimization:
     def steps_per_batch(self, module: Any) -> float:
         return 1.0 / module.trainer.accumulate_grad_batches
 
-    def discriminator_step(self, module: Any, discriminator: nn.Module, inputs: Tensor, domains: Tensor,
-                           class_logits: Tensor) -> None:
+    def discriminator_step(
+        self, module: Any, discriminator: nn.Module, inputs: Tensor, domains: Tensor, class_logits: Tensor
+    ) -> None:
         """Nothing: the one backward pass trains the discriminator with the rest."""
 
     def model_step(self, module: Any, loss: Tensor) -> None:
@@ -106,8 +107,9 @@ class ManualOptimization:
         candidates = len(module.candidates.lambdas)
         return float(candidates * module.hparams.discriminator_steps + 1)
 
-    def discriminator_step(self, module: Any, discriminator: nn.Module, inputs: Tensor, domains: Tensor,
-                           class_logits: Tensor) -> None:
+    def discriminator_step(
+        self, module: Any, discriminator: nn.Module, inputs: Tensor, domains: Tensor, class_logits: Tensor
+    ) -> None:
         """``discriminator_steps`` updates of ``discriminator`` on fixed ``inputs`` (the optimizer holds
         every candidate's discriminator: only this one has gradients)."""
         _, optimizer = module.optimizers()
