@@ -194,11 +194,12 @@ def written_checkpoints(trainer: L.Trainer) -> list[str]:
     for callback in trainer.checkpoint_callbacks:
         if not isinstance(callback, ModelCheckpoint):
             continue
-        if callback.last_model_path:
-            lines.append(f"checkpoint: {callback.last_model_path}")
-        if callback.best_model_path and (callback.monitor is not None or not callback.last_model_path):
-            monitored = f" ({callback.monitor})" if callback.monitor is not None else ""
-            lines.append(f"best checkpoint{monitored}: {callback.best_model_path}")
+        # Without a monitored metric, the "best" checkpoint is only the latest one saved.
+        latest = callback.last_model_path or (callback.best_model_path if callback.monitor is None else "")
+        if latest:
+            lines.append(f"checkpoint: {latest}")
+        if callback.monitor is not None and callback.best_model_path:
+            lines.append(f"best checkpoint ({callback.monitor}): {callback.best_model_path}")
     return lines
 
 

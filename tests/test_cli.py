@@ -3,14 +3,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import dann_lightning
 from dann_lightning import DANNLitModule, builtin_configs
-from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config
+from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config, written_checkpoints
 from dann_lightning.data import MoonsDataModule
 from tests.conftest import REPO, make_datamodule, make_module, make_trainer
 from tests.test_file_loaders import write_mnist_mnistm_user_files
@@ -239,6 +241,22 @@ def test_a_checkpoint_of_a_model_trained_in_python_needs_its_config(tmp_path):
             "written by `dann-lightning fit`): pass --config with the config it was trained with, e.g. "
             f"`dann-lightning {subcommand} --config my_experiment.yaml --ckpt_path {ckpt}`"
         )
+
+
+def test_fit_names_its_last_checkpoint_and_the_best_by_a_monitored_metric():
+    last = ModelCheckpoint(save_last=True)
+    last.last_model_path, last.best_model_path = "a/last.ckpt", "a/epoch=9.ckpt"
+    latest = ModelCheckpoint()  # without save_last or a metric: its "best" is the latest saved
+    latest.best_model_path = "b/epoch=9.ckpt"
+    best = ModelCheckpoint(monitor="val/snd", mode="max", save_last=True)
+    best.last_model_path, best.best_model_path = "c/last.ckpt", "c/best-snd-epoch=4.ckpt"
+    unsaved = ModelCheckpoint(monitor="val/snd")
+    assert written_checkpoints(SimpleNamespace(checkpoint_callbacks=[last, latest, best, unsaved])) == [
+        "checkpoint: a/last.ckpt",
+        "checkpoint: b/epoch=9.ckpt",
+        "checkpoint: c/last.ckpt",
+        "best checkpoint (val/snd): c/best-snd-epoch=4.ckpt",
+    ]
 
 
 @pytest.mark.slow
