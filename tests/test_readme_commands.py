@@ -9,6 +9,7 @@ example tables).
 
 import csv
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -80,10 +81,18 @@ def test_each_checkpoint_the_readme_reads_is_one_an_earlier_fit_of_its_own_folde
 
 @pytest.mark.slow
 def test_the_readme_commands_run_in_order_in_a_fresh_folder(tmp_path):
+    # One thread: the same runs, but the networks are tiny and torch's threads fight over shared
+    # cores (the README's moons fit takes 3x as long on a busy 2-core machine without it).
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     printed = []
     for block in run_blocks():
         done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=600
+            ["bash", "-euo", "pipefail", "-c", block],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert done.returncode == 0, f"README block\n{block}\nfailed:\n{done.stderr[-3000:]}"
         printed += done.stdout.splitlines()
