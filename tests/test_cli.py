@@ -261,14 +261,14 @@ def test_fit_names_its_last_checkpoint_and_the_best_by_a_monitored_metric():
 
 @pytest.mark.slow
 def test_fit_from_a_checkpoint_alone_resumes_the_run_with_its_own_configuration(tmp_path, capsys):
-    # Not the moons config's data size or epochs: all of it must come from the checkpoint.
-    small = ["--data.init_args.n_samples=200", "--data.init_args.n_val=50", "--data.init_args.n_test=100"]
-    cli = build_cli(["fit", *small, *QUICK, *quiet(tmp_path / "run")])
+    # Not the moons config's lambda_max or epochs: all of it must come from the checkpoint.
+    cli = build_cli(["fit", "--model.init_args.lambda_max=0.5", *QUICK, *quiet(tmp_path / "run")])
     checkpoint = cli.trainer.checkpoint_callback.last_model_path
     assert capsys.readouterr().out.splitlines()[-1] == f"checkpoint: {checkpoint}"  # the last line of fit
 
     resumed = build_cli(["fit", "--ckpt_path", checkpoint, "--trainer.max_epochs=2"])
-    assert resumed.datamodule.hparams.n_samples == 200
+    assert resumed.model.hparams.lambda_max == 0.5
+    assert type(resumed.datamodule) is MoonsDataModule
     assert resumed.trainer.limit_train_batches == 3  # the run's Trainer settings, the command line's on top
     assert (resumed.trainer.current_epoch, resumed.trainer.global_step) == (2, 6)  # one more epoch, not two
     assert resumed.trainer.default_root_dir == str(tmp_path / "run")
