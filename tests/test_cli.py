@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import dann_lightning
 from dann_lightning import DANNLitModule, builtin_configs
-from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config, written_checkpoints
+from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config
 from dann_lightning.data import MoonsDataModule
 from tests.conftest import REPO, make_datamodule, make_module, make_trainer
 from tests.test_file_loaders import write_mnist_mnistm_user_files
@@ -251,7 +251,7 @@ def test_fit_names_its_last_checkpoint_and_the_best_by_a_monitored_metric():
     best = ModelCheckpoint(monitor="val/snd", mode="max", save_last=True)
     best.last_model_path, best.best_model_path = "c/last.ckpt", "c/best-snd-epoch=4.ckpt"
     unsaved = ModelCheckpoint(monitor="val/snd")
-    assert written_checkpoints(SimpleNamespace(checkpoint_callbacks=[last, latest, best, unsaved])) == [
+    assert dann_lightning.cli.written_checkpoints(SimpleNamespace(checkpoint_callbacks=[last, latest, best, unsaved])) == [
         "checkpoint: a/last.ckpt",
         "checkpoint: b/epoch=9.ckpt",
         "checkpoint: c/last.ckpt",
@@ -268,7 +268,7 @@ def test_fit_from_a_checkpoint_alone_resumes_the_run_with_its_own_configuration(
 
     resumed = build_cli(["fit", "--ckpt_path", checkpoint, "--trainer.max_epochs=2"])
     assert resumed.model.hparams.lambda_max == 0.5
-    assert type(resumed.datamodule) is MoonsDataModule
+    assert type(resumed.datamodule) is type(cli.datamodule)
     assert resumed.trainer.limit_train_batches == 3  # the run's Trainer settings, the command line's on top
     assert (resumed.trainer.current_epoch, resumed.trainer.global_step) == (2, 6)  # one more epoch, not two
     assert resumed.trainer.default_root_dir == str(tmp_path / "run")
