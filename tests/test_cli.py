@@ -251,7 +251,8 @@ def test_fit_names_its_last_checkpoint_and_the_best_by_a_monitored_metric():
     best = ModelCheckpoint(monitor="val/snd", mode="max", save_last=True)
     best.last_model_path, best.best_model_path = "c/last.ckpt", "c/best-snd-epoch=4.ckpt"
     unsaved = ModelCheckpoint(monitor="val/snd")
-    assert dann_lightning.cli.written_checkpoints(SimpleNamespace(checkpoint_callbacks=[last, latest, best, unsaved])) == [
+    trainer = SimpleNamespace(checkpoint_callbacks=[last, latest, best, unsaved])
+    assert dann_lightning.cli.written_checkpoints(trainer) == [
         "checkpoint: a/last.ckpt",
         "checkpoint: b/epoch=9.ckpt",
         "checkpoint: c/last.ckpt",
