@@ -2,8 +2,10 @@
 
 ``--config`` takes a YAML file or the name of a built-in config (``dann-lightning configs`` lists
 them). Without ``--config``, ``fit`` runs the built-in experiment, DANN on the two-moons shift
-(``configs/moons.yaml``); ``validate``, ``test`` and ``predict`` given ``--ckpt_path`` alone rebuild
-the model and the data module from the configuration the checkpoint holds.
+(``configs/moons.yaml``) and ends by printing the checkpoint it wrote; ``validate``, ``test`` and
+``predict`` given ``--ckpt_path`` alone rebuild the model and the data module from the
+configuration the checkpoint holds, and ``fit --ckpt_path`` alone resumes the run with its own
+configuration, the Trainer's settings included.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import BasePredictionWriter
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from dann_lightning import __version__, builtin_configs
 from dann_lightning.callbacks import PredictionWriter
@@ -32,7 +34,7 @@ from dann_lightning.checkpoints import (
     require_configuration,
     saved_configuration,
 )
-from dann_lightning.errors import ConfigurationError, DANNError, MissingFileError
+from dann_lightning.errors import CheckpointError, ConfigurationError, DANNError, MissingFileError
 
 BUILTIN_CONFIG = builtin_configs.resolve("moons")
 SUBCOMMANDS = tuple(LightningCLI.subcommands())  # fit, validate, test, predict
@@ -49,19 +51,22 @@ DESCRIPTIONS = {
 OURS = ("analyze", "export", "configs")
 # `--ckpt_path` values Lightning resolves itself, not files.
 SPECIAL_CHECKPOINTS = ("last", "best", "hpc", "registry")
+# Where `dann-lightning fit` keeps, in each checkpoint, the settings of its run besides the model's
+# and the data module's (which LightningCLI stores itself): the Trainer's, the seed, the optimizer's.
+RUN_SETTINGS = "dann_lightning_run_settings"
 
 
 def with_builtin_config(args: list[str]) -> list[str]:
     """The command line LightningCLI parses: ``--config NAME`` of a built-in config made its file;
-    without ``--config``, the configuration a ``--ckpt_path`` holds (``validate``, ``test``,
-    ``predict``) or else the built-in moons config, inserted after the subcommand."""
+    without ``--config``, the configuration a ``--ckpt_path`` holds (``fit``, to resume, with the
+    run's settings) or else the built-in moons config, inserted after the subcommand."""
     if not args or args[0] not in SUBCOMMANDS:
         return args
     rest, given = _resolve_config_values(args[1:])
     if given:
         return [args[0], *rest]
     ckpt_path = _option_value(rest, "--ckpt_path")
-    if args[0] != "fit" and ckpt_path is not None and ckpt_path not in SPECIAL_CHECKPOINTS:
+    if ckpt_path is not None and ckpt_path not in SPECIAL_CHECKPOINTS:
         return [args[0], "--config", config_from_checkpoint(ckpt_path, args[0]), *rest]
     return [args[0], "--config", str(BUILTIN_CONFIG), *rest]
 
@@ -106,21 +111,31 @@ def _option_value(args: list[str], option: str) -> str | None:
 
 
 def config_from_checkpoint(ckpt_path: str | Path, subcommand: str = "test") -> str:
-    """The ``model`` and ``data`` configuration (YAML) a checkpoint written by ``dann-lightning fit`` holds.
+    """The ``model`` and ``data`` configuration (YAML) a checkpoint written by ``dann-lightning fit``
+    holds; for ``fit`` (resuming the run), with the run's Trainer settings, seed and optimizer too.
 
     LightningCLI saves each one's ``class_path`` and init arguments as ``_class_path`` and the
     other keys of ``hyper_parameters`` / ``datamodule_hyper_parameters``; a model trained in Python
     has no data module configuration there, and is refused rather than run on the wrong data.
+    ``fit`` keeps the rest (:class:`SaveRunSettings`); a checkpoint without it is refused by ``fit``
+    rather than resumed with the Trainer's defaults (1000 epochs, none of the run's callbacks).
     """
     path, checkpoint = read_checkpoint(ckpt_path)
+    pass_config = f"pass --config with the config it was trained with, e.g. `dann-lightning {subcommand} --config "
     require_configuration(
-        path,
-        checkpoint,
-        ("model", "data"),
-        instead=f"pass --config with the config it was trained with, e.g. "
-        f"`dann-lightning {subcommand} --config my_experiment.yaml --ckpt_path {path}`",
+        path, checkpoint, ("model", "data"), instead=f"{pass_config}my_experiment.yaml --ckpt_path {path}`"
     )
     config = saved_configuration(checkpoint)
+    if subcommand == "fit":
+        settings = checkpoint.get(RUN_SETTINGS)
+        if not isinstance(settings, dict):
+            beside = path.parent.parent / "config.yaml"  # where LightningCLI saved the run's config
+            raise CheckpointError(
+                f"checkpoint {path} does not hold the Trainer settings of its run (it was written before "
+                f"dann-lightning kept them, or not by `dann-lightning fit`): to resume it, {pass_config}"
+                f"{beside if beside.is_file() else 'my_experiment.yaml'} --ckpt_path {path}`"
+            )
+        config = {**settings, **config}
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -137,6 +152,7 @@ def build_cli(args: list[str] | None = None, *, run: bool = True, **cli_kwargs: 
         args = with_builtin_config(list(args))
     else:  # no subcommand: parse as `fit` would
         args = with_builtin_config(["fit", *args])[1:]
+    cli_kwargs.setdefault("save_config_callback", SaveRunSettings)
     # No abbreviated options: `--trainer.max_epoch` must be an error, not `max_epochs`.
     strict = {"allow_abbrev": False}
     cli_kwargs.setdefault(
@@ -155,6 +171,38 @@ def build_cli(args: list[str] | None = None, *, run: bool = True, **cli_kwargs: 
     )
 
 
+class SaveRunSettings(SaveConfigCallback):
+    """LightningCLI's ``config.yaml`` in the log folder, and in every checkpoint the settings of the
+    run that LightningCLI does not store there (the Trainer's, the seed, the optimizer's), so that
+    ``fit --ckpt_path`` alone resumes the run as it was configured."""
+
+    run_settings: dict[str, Any] | None = None
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        dumped = yaml.safe_load(self.parser.dump(self.config, skip_default=True))  # portable across versions
+        self.run_settings = {key: value for key, value in dumped.items() if key not in ("model", "data", "ckpt_path")}
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        if self.run_settings is not None:
+            checkpoint[RUN_SETTINGS] = self.run_settings
+
+
+def written_checkpoints(trainer: L.Trainer) -> list[str]:
+    """What ``fit`` prints at its end: ``checkpoint: PATH`` of the last checkpoint each
+    ModelCheckpoint wrote, and its best one where it monitors a metric."""
+    lines = []
+    for callback in trainer.checkpoint_callbacks:
+        if not isinstance(callback, ModelCheckpoint):
+            continue
+        # Without a monitored metric, the "best" checkpoint is only the latest one saved.
+        latest = callback.last_model_path or (callback.best_model_path if callback.monitor is None else "")
+        if latest:
+            lines.append(f"checkpoint: {latest}")
+        if callback.monitor is not None and callback.best_model_path:
+            lines.append(f"best checkpoint ({callback.monitor}): {callback.best_model_path}")
+    return lines
+
+
 class DANNLightningCLI(LightningCLI):
     """LightningCLI that checks, before any work, the checkpoint it is given and the directories it
     will write to, and names them in its errors."""
@@ -171,6 +219,11 @@ class DANNLightningCLI(LightningCLI):
 
     def before_fit(self) -> None:
         check_output_directories(self.trainer)
+
+    def after_fit(self) -> None:
+        if self.trainer.is_global_zero:
+            for line in written_checkpoints(self.trainer):
+                print(line)
 
     def before_predict(self) -> None:
         # Without a writer of its own, `predict` would compute predictions and keep them nowhere.
@@ -201,8 +254,9 @@ def help_text() -> str:
     lines += textwrap.wrap(", ".join(builtin_configs.names()), width=96, initial_indent="  ", subsequent_indent="  ")
     lines += [
         "",
-        "Without --config, fit runs moons; validate, test and predict given --ckpt_path rebuild the",
-        "model and data module the checkpoint was trained with (add --config to choose others).",
+        "Without --config, fit runs moons and prints the checkpoint it wrote; given --ckpt_path, fit",
+        "resumes that run as configured, and validate, test and predict rebuild the model and data",
+        "module the checkpoint was trained with (add --config to choose others).",
         "",
         "options:",
         "  -h, --help  show this summary and exit",

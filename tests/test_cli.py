@@ -3,9 +3,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import dann_lightning
@@ -234,12 +236,60 @@ def test_a_checkpoint_of_a_model_trained_in_python_needs_its_config(tmp_path):
     trainer.fit(make_module(), make_datamodule())
     trainer.save_checkpoint(tmp_path / "python.ckpt")
     ckpt = tmp_path / "python.ckpt"
+    for subcommand in ("test", "fit"):  # fit: resuming it, instead of resuming on the moons
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main([subcommand, "--ckpt_path", str(ckpt), *quiet(tmp_path)])
+        assert exit_info.value.code == (
+            f"dann-lightning: error: checkpoint {ckpt} does not hold the model and data configuration (it was not "
+            "written by `dann-lightning fit`): pass --config with the config it was trained with, e.g. "
+            f"`dann-lightning {subcommand} --config my_experiment.yaml --ckpt_path {ckpt}`"
+        )
+
+
+def test_fit_names_its_last_checkpoint_and_the_best_by_a_monitored_metric():
+    last = ModelCheckpoint(save_last=True)
+    last.last_model_path, last.best_model_path = "a/last.ckpt", "a/epoch=9.ckpt"
+    latest = ModelCheckpoint()  # without save_last or a metric: its "best" is the latest saved
+    latest.best_model_path = "b/epoch=9.ckpt"
+    best = ModelCheckpoint(monitor="val/snd", mode="max", save_last=True)
+    best.last_model_path, best.best_model_path = "c/last.ckpt", "c/best-snd-epoch=4.ckpt"
+    unsaved = ModelCheckpoint(monitor="val/snd")
+    trainer = SimpleNamespace(checkpoint_callbacks=[last, latest, best, unsaved])
+    assert dann_lightning.cli.written_checkpoints(trainer) == [
+        "checkpoint: a/last.ckpt",
+        "checkpoint: b/epoch=9.ckpt",
+        "checkpoint: c/last.ckpt",
+        "best checkpoint (val/snd): c/best-snd-epoch=4.ckpt",
+    ]
+
+
+@pytest.mark.slow
+def test_fit_from_a_checkpoint_alone_resumes_the_run_with_its_own_configuration(tmp_path, capsys):
+    # Not the moons config's lambda_max or epochs: all of it must come from the checkpoint.
+    cli = build_cli(["fit", "--model.init_args.lambda_max=0.5", *QUICK, *quiet(tmp_path / "run")])
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path
+    assert capsys.readouterr().out.splitlines()[-1] == f"checkpoint: {checkpoint}"  # the last line of fit
+
+    resumed = build_cli(["fit", "--ckpt_path", checkpoint, "--trainer.max_epochs=2"])
+    assert resumed.model.hparams.lambda_max == 0.5
+    assert type(resumed.datamodule) is type(cli.datamodule)
+    assert resumed.trainer.limit_train_batches == 3  # the run's Trainer settings, the command line's on top
+    assert (resumed.trainer.current_epoch, resumed.trainer.global_step) == (2, 6)  # one more epoch, not two
+    assert resumed.trainer.default_root_dir == str(tmp_path / "run")
+    assert Path(resumed.trainer.log_dir).name == "version_1"
+
+    # A checkpoint written before fit kept the Trainer settings: named, with the run's config.yaml to pass.
+    older = Path(checkpoint).with_name("older.ckpt")
+    saved = torch.load(checkpoint, weights_only=True)
+    del saved["dann_lightning_run_settings"]
+    torch.save(saved, older)
     with pytest.raises(SystemExit) as exit_info:
-        cli_main(["test", "--ckpt_path", str(ckpt), *quiet(tmp_path)])
+        cli_main(["fit", "--ckpt_path", str(older)])
     assert exit_info.value.code == (
-        f"dann-lightning: error: checkpoint {ckpt} does not hold the model and data configuration (it was not "
-        "written by `dann-lightning fit`): pass --config with the config it was trained with, e.g. "
-        f"`dann-lightning test --config my_experiment.yaml --ckpt_path {ckpt}`"
+        f"dann-lightning: error: checkpoint {older} does not hold the Trainer settings of its run (it was written "
+        "before dann-lightning kept them, or not by `dann-lightning fit`): to resume it, pass --config with the "
+        "config it was trained with, e.g. `dann-lightning fit --config "
+        f"{tmp_path / 'run' / 'lightning_logs' / 'version_0' / 'config.yaml'} --ckpt_path {older}`"
     )
 
 
@@ -307,6 +357,10 @@ def test_console_entry_point_trains_the_builtin_moons_and_logs_to_tensorboard(tm
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "lightning_logs" / "version_0"
+    # Its last line says where the checkpoint went (under the working directory, without a root dir).
+    last_line = result.stdout.splitlines()[-1]
+    assert last_line.startswith("checkpoint: ")
+    assert Path(last_line.removeprefix("checkpoint: ")).samefile(run / "checkpoints" / "last.ckpt")
     assert list((run / "checkpoints").glob("*.ckpt"))
     assert "dann_lightning.data.ShiftDataModule" in (run / "config.yaml").read_text()
     events = EventAccumulator(str(run))
