@@ -34,7 +34,7 @@ class DivergenceWatch(L.Callback):
 
     def __init__(self, check_every_n_batches: int = 50) -> None:
         self.check_every_n_batches = check_int("check_every_n_batches", check_every_n_batches, minimum=1)
-        self._recent: list[tuple[int, Tensor]] = []  # (training batch index, stacked losses)
+        self._recent: list[tuple[int, list[Tensor]]] = []  # (training batch index, its watched losses)
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -46,8 +46,8 @@ class DivergenceWatch(L.Callback):
     ) -> None:
         if not isinstance(outputs, dict) or not WATCHED_LOSSES.keys() <= outputs.keys():
             return
-        losses = torch.stack([outputs[name].detach().float() for name in WATCHED_LOSSES])
-        self._recent.append((trainer.fit_loop.total_batch_idx, losses))
+        # Detached (a kept graph would hold its activations), stacked and read only at the check.
+        self._recent.append((trainer.fit_loop.total_batch_idx, [outputs[name].detach() for name in WATCHED_LOSSES]))
         if len(self._recent) >= self.check_every_n_batches:
             self.check(trainer)
 
@@ -65,7 +65,7 @@ class DivergenceWatch(L.Callback):
         recent, self._recent = self._recent, []
         if not recent:
             return
-        finite = torch.stack([losses for _, losses in recent]).isfinite()
+        finite = torch.stack([torch.stack(losses).float() for _, losses in recent]).isfinite()
         bad_rows = (~finite.all(dim=1)).nonzero().flatten().tolist()
         if not bad_rows:
             return

@@ -48,9 +48,9 @@ class BatchMean(Metric):
 
 
 class TrainingMeans:
-    """Epoch means of several per-batch scalars, weighted by batch size. A step keeps one stacked
-    row (a single operation, no host-device sync, none of a Metric's per-update bookkeeping); the
-    epoch end reduces the rows, across processes where a strategy is given.
+    """Epoch means of several per-batch scalars, weighted by batch size. A step keeps its detached
+    values (no host-device sync, none of a Metric's per-update bookkeeping); the epoch end stacks
+    and reduces them, across processes where a strategy is given.
 
     Examples:
         >>> means = TrainingMeans()
@@ -61,16 +61,16 @@ class TrainingMeans:
     """
 
     def __init__(self) -> None:
-        self.rows: list[Tensor] = []
+        self.rows: list[list[Tensor]] = []
         self.weights: list[int] = []
 
     def update(self, values: Sequence[Tensor], weight: int) -> None:
-        self.rows.append(torch.stack([value.detach() for value in values]))
+        self.rows.append([value.detach() for value in values])  # stacked at the epoch end
         self.weights.append(weight)
 
     def compute(self, strategy: Any = None) -> Tensor:
         """The weighted means (summed over processes by ``strategy.reduce``, if given), then forget the rows."""
-        rows = torch.stack(self.rows).double()
+        rows = torch.stack([torch.stack(row) for row in self.rows]).double()
         weights = torch.tensor(self.weights, dtype=torch.float64, device=rows.device)
         totals = torch.cat([(rows * weights[:, None]).sum(dim=0), weights.sum()[None]])
         if strategy is not None:
