@@ -30,7 +30,7 @@ class Standardize(nn.Module):
     ``(N, C, H, W)`` images (``per_channel``). The statistics are buffers: saved with the model,
     never trained. The data's own standardisation as a module: build it from the fitted
     ``Standardizer`` or ``ChannelNormalizer`` (:meth:`from_statistics`); the arithmetic is theirs
-    ([`standardize`][dann_lightning.data.transforms.standardize]).
+    (``dann_lightning.data.transforms.standardize``).
 
     Args:
         mean: one value per feature (or channel).
