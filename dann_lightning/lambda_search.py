@@ -41,6 +41,7 @@ __all__ = [
     "LambdaSearch",
     "NeighbourhoodConsistency",
     "check_lambda_search",
+    "make_candidates",
     "neighbour_agreement",
 ]
 
