@@ -269,6 +269,17 @@ def every_array(splits) -> list:
     return [array for pair in pairs if pair is not None for array in pair]
 
 
+def diabetes_as_recorded() -> bool:
+    """Whether scikit-learn's diabetes data is the copy the digests were recorded with (1.9)."""
+    import hashlib
+
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes()
+    raw = np.ascontiguousarray(data.data).tobytes() + np.ascontiguousarray(data.target).tobytes()
+    return hashlib.sha256(raw).hexdigest() == "84ec38030d0ff6dfdc32f475c5633e39e7ada9dbc328d3deb29bb757eec6a331"
+
+
 def test_the_generators_draw_the_arrays_they_drew_before_moving_to_datasets():
     from dann_lightning import datasets
 
@@ -282,6 +293,8 @@ def test_the_generators_draw_the_arrays_they_drew_before_moving_to_datasets():
             for kind in ("covariate", "sparse", "diabetes_bmi")
         },
     }
+    if not diabetes_as_recorded():  # scikit-learn's bundled copy differs in the last bits across versions
+        draws.pop("reg_diabetes_bmi")
     for name, splits in draws.items():
         assert digest(*every_array(splits)) == DRAWS_BEFORE_THE_MOVE[name], name
     for name in NAMES:
