@@ -10,6 +10,7 @@ these members, buys all of that.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Protocol
 
@@ -66,13 +67,23 @@ def domain_data(datamodule: object) -> DomainData | None:
     else ``None``.
 
     Members are looked up without running them (``inspect.getattr_static``): some properties read
-    files or need ``setup`` first, which a membership test must not trigger.
+    files or need ``setup`` first, which a membership test must not trigger. The answer for a class
+    is remembered (the model asks at every evaluation batch); an instance is searched only when its
+    class lacks a member.
     """
     if datamodule is None:
         return None
+    if _class_has_members(type(datamodule)) or _has_members(datamodule):
+        return datamodule  # type: ignore[return-value]
+    return None
+
+
+def _has_members(owner: object) -> bool:
     missing = object()
-    has_all = all(inspect.getattr_static(datamodule, name, missing) is not missing for name in MEMBERS)
-    return datamodule if has_all else None  # type: ignore[return-value]
+    return all(inspect.getattr_static(owner, name, missing) is not missing for name in MEMBERS)
+
+
+_class_has_members = functools.cache(_has_members)
 
 
 def data_providing(what: str, datamodule: object, *, for_what: str, provided_by: str | None = None) -> DomainData:
