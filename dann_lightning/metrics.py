@@ -20,33 +20,6 @@ from dann_lightning.tasks import ClassificationTask, Task
 TRAINING_MEANS = ("cls_loss", "domain_loss", "domain_acc")
 
 
-class BatchMean(Metric):
-    """Mean of a per-batch scalar over an epoch, weighted by batch size, without a host-device
-    synchronisation per update (torchmetrics' aggregators check every value for NaN).
-
-    Examples:
-        >>> mean = BatchMean()
-        >>> mean.update(torch.tensor(1.0), 3)
-        >>> mean.update(torch.tensor(2.0), 1)
-        >>> mean.compute()
-        tensor(1.2500)
-    """
-
-    full_state_update = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("weight", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, value: Tensor, weight: int) -> None:
-        self.total += value.detach().double() * weight
-        self.weight += weight
-
-    def compute(self) -> Tensor:
-        return (self.total / self.weight).float()
-
-
 class TrainingMeans:
     """Epoch means of several per-batch scalars, weighted by batch size. A step keeps its detached
     values (no host-device sync, none of a Metric's per-update bookkeeping); the epoch end stacks
