@@ -1,33 +1,44 @@
 """What the training step trains: one or more candidates, each a set of the three networks with its
-own ``lambda_max``, and which of them the model keeps.
+own [setting][dann_lightning.candidate_settings.CandidateSetting] (``lambda_max`` and target
+objectives), and what the model keeps of them.
 
 [`DANNLitModule`][dann_lightning.DANNLitModule] loops over its candidates in the training and
 validation steps. With a number for ``lambda_max`` there is one,
 [`FixedLambda`][dann_lightning.candidates.FixedLambda]: the model's own networks. With
 ``lambda_max="auto"`` there are several,
-[`LambdaSearch`][dann_lightning.lambda_search.LambdaSearch], and a label-free score keeps one.
+[`LambdaSearch`][dann_lightning.lambda_search.LambdaSearch], and a criterion keeps one of them, or
+a weighted combination of all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from dann_lightning.candidate_settings import CandidateSetting
 from dann_lightning.metrics import DomainMetrics
+from dann_lightning.target_terms import TargetTerms
 
 
 class Candidates(nn.Module):
-    """The candidates of a model: their networks, their ``lambda_max`` and metrics, and the kept one.
+    """The candidates of a model: their networks, settings, target objectives and metrics, and what
+    is kept.
 
     A subclass names what the optimizers train ([`trained`][dann_lightning.candidates.Candidates.trained])
     and how validation ends ([`end_validation`][dann_lightning.candidates.Candidates.end_validation]);
     the other hooks do nothing here.
     """
 
-    lambdas: tuple[float, ...]
+    settings: tuple[CandidateSetting, ...]
+    terms: nn.ModuleList  # one TargetTerms per candidate
+
+    @property
+    def lambdas(self) -> tuple[float, ...]:
+        """Each candidate's ``lambda_max``."""
+        return tuple(setting.lambda_max for setting in self.settings)
 
     def trained(self, model: nn.Module) -> list[nn.Module]:
         """Each candidate's networks (``feature_extractor``, ``classifier``, ``discriminator``), in order."""
@@ -39,13 +50,22 @@ class Candidates(nn.Module):
 
     @property
     def kept_index(self) -> int:
-        """Index of the kept candidate; -1 while none is chosen."""
+        """Index of the kept candidate (with a combination: its largest weight); -1 while none is chosen."""
         raise NotImplementedError
 
     @property
     def kept_lambda(self) -> float:
         """``lambda_max`` of the kept candidate (0 while none is chosen)."""
         return self.lambdas[self.kept_index] if self.kept_index >= 0 else 0.0
+
+    @property
+    def reads_target_predictions(self) -> bool:
+        """Whether any candidate's loss needs the classifier's outputs on target rows."""
+        return any(terms.reads_target_predictions for terms in self.terms)
+
+    def deployed(self, model: nn.Module) -> tuple[nn.Module, nn.Module]:
+        """The feature extractor and classifier ``forward``, ``test``, ``predict`` and export run."""
+        return model.feature_extractor, model.classifier
 
     def start_from(self, model: nn.Module) -> None:
         """Give every candidate ``model``'s current weights (after lazy layers took their widths)."""
@@ -54,9 +74,14 @@ class Candidates(nn.Module):
         """Raise ``ConfigurationError`` before training when the candidates cannot be chosen among."""
 
     def update(
-        self, index: int, domain: str, inputs: Tensor, features: Tensor, logits: Tensor, labels: Tensor | None
+        self, domain: str, inputs: Tensor, labels: Tensor | None, outputs: Sequence[Mapping[str, Tensor]]
     ) -> None:
-        """Take candidate ``index``'s outputs on one validation batch (to score it)."""
+        """Take every candidate's ``features`` and ``logits`` on one validation batch (to score them)."""
+
+    def end_training_epoch(self, strategy: Any) -> None:
+        """Re-estimate what the target objectives estimate over an epoch (label-shift weights)."""
+        for terms in self.terms:
+            terms.end_epoch(strategy)
 
     def end_validation(self, model: nn.Module, *, sanity_checking: bool) -> Mapping[str, Any]:
         """What to log at the end of a validation epoch (after choosing, where there is a choice)."""
@@ -67,16 +92,21 @@ class Candidates(nn.Module):
 
 
 class FixedLambda(Candidates):
-    """One candidate, the model's own networks, with a fixed ``lambda_max``.
+    """One candidate, the model's own networks, with a fixed setting.
 
     Args:
-        lambda_max: the final weight of the reversed domain gradient.
+        setting: ``lambda_max`` and the target objectives.
         metrics: the model's metrics (owned by the model: not registered here again).
+        num_classes: the classifier's outputs.
+        mcc_temperature: MCC's softmax temperature.
     """
 
-    def __init__(self, lambda_max: float, metrics: DomainMetrics) -> None:
+    def __init__(
+        self, setting: CandidateSetting, metrics: DomainMetrics, num_classes: int, mcc_temperature: float = 2.5
+    ) -> None:
         super().__init__()
-        self.lambdas = (float(lambda_max),)
+        self.settings = (setting,)
+        self.terms = nn.ModuleList([TargetTerms(setting, num_classes, mcc_temperature)])
         self._metrics = [metrics]  # a list: the model registers them, a second registration would not help
 
     def trained(self, model: nn.Module) -> list[nn.Module]:

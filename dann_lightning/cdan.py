@@ -12,7 +12,7 @@ from typing_extensions import override
 from dann_lightning.analysis.scores import entropy
 from dann_lightning.checks import check_int
 from dann_lightning.errors import ConfigurationError
-from dann_lightning.losses import domain_loss
+from dann_lightning.losses import domain_loss, weighted_domain_loss
 from dann_lightning.module import DANNLitModule
 from dann_lightning.widths import has_lazy_weights
 
@@ -136,13 +136,17 @@ class CDANLitModule(DANNLitModule):
         return torch.bmm(probs.unsqueeze(2), features.unsqueeze(1)).flatten(1)
 
     @override
-    def adversarial_loss(self, domain_logits: Tensor, labels: Tensor, class_logits: Tensor) -> Tensor:
+    def adversarial_loss(
+        self, domain_logits: Tensor, labels: Tensor, class_logits: Tensor, source_weights: Tensor | None = None
+    ) -> Tensor:
         if not self.hparams.entropy_conditioning:
-            return domain_loss(domain_logits, labels)
+            return weighted_domain_loss(domain_logits, labels, source_weights)
         certainty = 1.0 + torch.exp(-entropy(torch.softmax(class_logits.detach().float(), dim=1)))
         # Each domain's weights sum to one, as in the reference implementation: the domains count
         # equally whatever their batch sizes.
         target = labels == self.domain_head.target_id
+        if source_weights is not None:  # label-shift correction: source rows weighed by their class
+            certainty = certainty * torch.cat([source_weights, certainty.new_ones(int(target.sum()))])
         weights = torch.where(target, certainty / certainty[target].sum(), certainty / certainty[~target].sum())
         per_sample = domain_loss(domain_logits, labels, reduction="none")
         return (weights * per_sample).sum() / weights.sum()

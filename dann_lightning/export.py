@@ -95,9 +95,15 @@ def deployed_classifier(
     # A network compiled in place (nn.Module.compile(), as DANNLitModule(compile=...) does) runs
     # torch.compile, which tracing cannot enter; its copies are plain modules, because nn.Module
     # leaves the compiled call out when it is copied or pickled (tests/unit/test_export.py checks).
+    # A model may deploy other networks than its own (lambda_keep="combination": the weighted candidates).
+    networks = (
+        model.deployed_networks()
+        if hasattr(model, "deployed_networks")
+        else (model.feature_extractor, model.classifier)
+    )
     deployed = DeployedClassifier(
-        copy.deepcopy(model.feature_extractor),
-        copy.deepcopy(model.classifier),
+        copy.deepcopy(networks[0]),
+        copy.deepcopy(networks[1]),
         copy.deepcopy(preprocessing),
         copy.deepcopy(postprocessing),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import torch
@@ -20,8 +21,8 @@ from dann_lightning.divergence import DivergenceWatch
 from dann_lightning.domain_head import DomainHead
 from dann_lightning.grl import grad_reverse
 from dann_lightning.guards import RunGuards
-from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, LambdaSearch, make_candidates
-from dann_lightning.losses import domain_loss
+from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, LambdaKeep, LambdaSearch, make_candidates
+from dann_lightning.losses import weighted_domain_loss
 from dann_lightning.metrics import DomainMetrics, loader_domain
 from dann_lightning.nets import compile_networks, default_discriminator, features_of_both_domains, features_of_domain
 from dann_lightning.optimization import OPTIMIZATION_MODES
@@ -58,8 +59,19 @@ class DANNLitModule(RunGuards):
         optimizer: builds the optimizer from parameters (default: Adam, lr 1e-3).
         lambda_max: final weight of the reversed gradient; 0 trains source-only; ``"auto"`` trains one
             candidate per ``lambda_candidates`` value, keeps the best by ``lambda_criterion``.
-        lambda_candidates: ``lambda_max="auto"``: the values tried; must include 0.
+        lambda_candidates: ``lambda_max="auto"``: the candidates, each a ``lambda_max`` (with the
+            model's objectives; 0 is source-only, which must be among them) or a mapping of
+            [settings][dann_lightning.candidate_settings.CandidateSetting].
         lambda_criterion: ``lambda_max="auto"``: a [`LambdaCriterion`][dann_lightning.selection.LambdaCriterion].
+        lambda_keep: ``lambda_max="auto"``: ``"best"`` candidate, or the IWA ``"combination"`` of all
+            (with ``lambda_criterion="iwa"``).
+        lambda_margin: ``lambda_max="auto"``: keep an adapted candidate only if it beats source-only
+            by more than this many standard errors over the validation rows.
+        mcc_weight: weight of the minimum class confusion loss on target predictions (Jin et al., 2020).
+        mcc_temperature: MCC's softmax temperature.
+        entropy_weight: weight of the target prediction entropy (entropy minimisation).
+        label_shift: reweigh source rows by estimated target / source class ratios (IWDAN,
+            Combes et al., 2020), re-estimated every epoch.
         lambda_schedule: ``"ganin"`` (the paper's ramp from 0) or ``"constant"``.
         gamma: steepness of the ``"ganin"`` ramp.
         lr_schedule: ``"ganin"`` (``lr_0 / (1 + lr_alpha p) ** lr_beta``), ``"cosine"`` or ``"constant"``.
@@ -88,8 +100,14 @@ class DANNLitModule(RunGuards):
         loss: LossName | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lambda_max: float | Literal["auto"] = 0.1,
-        lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
+        lambda_candidates: Sequence[float | dict[str, Any]] = DEFAULT_LAMBDA_CANDIDATES,
         lambda_criterion: LambdaCriterion = "consistency",
+        lambda_keep: LambdaKeep = "best",
+        lambda_margin: float = 1.0,
+        mcc_weight: float = 0.0,
+        mcc_temperature: float = 2.5,
+        entropy_weight: float = 0.0,
+        label_shift: bool = False,
         lambda_schedule: LambdaScheduleName = "ganin",
         gamma: float = 10.0,
         lr_schedule: LRScheduleName = "ganin",
@@ -151,7 +169,13 @@ class DANNLitModule(RunGuards):
     @override
     def forward(self, x: Tensor) -> Tensor:
         """Class logits (regression: the predicted numbers, in training units): the deployed model."""
-        return self.classifier(self.feature_extractor(x))
+        feature_extractor, classifier = self.candidates.deployed(self)
+        return classifier(feature_extractor(x))
+
+    def deployed_networks(self) -> tuple[nn.Module, nn.Module]:
+        """The feature extractor and classifier ``forward`` runs: the model's own, or with
+        ``lambda_keep="combination"`` the weighted candidates as one of each (what export writes)."""
+        return self.candidates.deployed(self)
 
     def current_lambda(self) -> float:
         """``lambda_p`` of the kept candidate for the current training batch (0 before a choice)."""
@@ -167,26 +191,29 @@ class DANNLitModule(RunGuards):
         if self._check_next_batch:
             self._check_next_batch = False
         factor = self._lambda_factor()
+        all_rows = self.needs_target_predictions or self.candidates.reads_target_predictions
         parts = []
-        for nets, lambda_max in zip(self.candidates.trained(self), self.candidates.lambdas, strict=True):
+        for nets, setting, terms in zip(
+            self.candidates.trained(self), self.candidates.settings, self.candidates.terms, strict=True
+        ):
             features = features_of_both_domains(nets.feature_extractor, x_s, x_t, self.hparams.feature_pass)
-            class_logits = self.task.check_outputs(
-                nets.classifier(features if self.needs_target_predictions else features[: len(x_s)])
-            )
+            class_logits = self.task.check_outputs(nets.classifier(features if all_rows else features[: len(x_s)]))
             discriminator_input = self.discriminator_input(features, class_logits)
             # Manual optimization: the discriminator steps first, on fixed features (automatic: nothing).
             self.optimization.discriminator_step(
                 self, nets.discriminator, discriminator_input.detach(), domains, class_logits.detach()
             )
-            reversed_input = grad_reverse(discriminator_input, lambda_max * factor)
+            reversed_input = grad_reverse(discriminator_input, setting.lambda_max * factor)
             domain_logits = self.domain_logits(nets.discriminator, reversed_input)
-            parts.append(
-                (
-                    self.task.loss(class_logits[: len(x_s)], y_s),
-                    self.adversarial_loss(domain_logits, domains, class_logits),
-                    self.domain_head.accuracy(domain_logits.detach(), domains),
-                )
-            )
+            source_logits, target_logits = class_logits[: len(x_s)], class_logits[len(x_s) :]
+            row_weights = terms.source_weights(y_s)  # label-shift correction, else None
+            cls_loss = self.task.loss(source_logits, y_s, row_weights)
+            adversarial = self.adversarial_loss(domain_logits, domains, class_logits, row_weights)
+            target_loss = terms.loss(target_logits) if terms.reads_target_predictions else None
+            if target_loss is not None:
+                adversarial = adversarial + target_loss  # logged with the domain loss: what the target adds
+            terms.observe(source_logits, y_s, target_logits)
+            parts.append((cls_loss, adversarial, self.domain_head.accuracy(domain_logits.detach(), domains)))
         cls_loss, domain_loss, domain_acc = sum_over_candidates(parts)  # each candidate gets its own gradient
         loss = cls_loss + domain_loss
 
@@ -207,24 +234,30 @@ class DANNLitModule(RunGuards):
         """What the discriminator sees: here the features themselves."""
         return features
 
-    def adversarial_loss(self, domain_logits: Tensor, labels: Tensor, class_logits: Tensor) -> Tensor:
-        """The discriminator's loss: binary cross-entropy (source 0, target 1), or cross-entropy over domains."""
-        return domain_loss(domain_logits, labels)
+    def adversarial_loss(
+        self, domain_logits: Tensor, labels: Tensor, class_logits: Tensor, source_weights: Tensor | None = None
+    ) -> Tensor:
+        """The discriminator's loss: binary cross-entropy (source 0, target 1), or cross-entropy over
+        domains; ``source_weights`` weigh the source rows (label-shift correction)."""
+        return weighted_domain_loss(domain_logits, labels, source_weights)
 
     @override
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         domain = loader_domain(self.trainer.val_dataloaders, "val", dataloader_idx, self.domain_head)
         x, y = unpack_evaluation_batch(batch)
-        outputs = []  # every candidate evaluated and scored
-        for index, nets in enumerate(self.candidates.trained(self)):
-            outputs.append(self._evaluate(nets, self.candidates.metrics_of(index), "val", domain, x, y))
-            self.candidates.update(index, domain, x, outputs[-1]["features"], outputs[-1]["logits"], y)
+        outputs = [  # every candidate evaluated, then scored on the same rows
+            self._evaluate(nets, self.candidates.metrics_of(index), "val", domain, x, y)
+            for index, nets in enumerate(self.candidates.trained(self))
+        ]
+        self.candidates.update(domain, x, y, outputs)
         return outputs[max(self.candidates.kept_index, 0)]  # the kept candidate's, for callbacks
 
     @override
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         domain = loader_domain(self.trainer.test_dataloaders, "test", dataloader_idx, self.domain_head)
-        return self._evaluate(self, self.domain_metrics, "test", domain, *unpack_evaluation_batch(batch))
+        feature_extractor, classifier = self.deployed_networks()
+        deployed = SimpleNamespace(feature_extractor=feature_extractor, classifier=classifier)
+        return self._evaluate(deployed, self.domain_metrics, "test", domain, *unpack_evaluation_batch(batch))
 
     @override
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
@@ -247,6 +280,7 @@ class DANNLitModule(RunGuards):
 
     @override
     def on_train_epoch_end(self) -> None:
+        self.candidates.end_training_epoch(self.trainer.strategy)  # label-shift weights
         scalars = self.domain_metrics.training_epoch_means(self.trainer.strategy)
         scalars["train/lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]  # at the epoch's last batch
         if self.candidates.kept_index >= 0:

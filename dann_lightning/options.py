@@ -9,6 +9,7 @@ import lightning as L
 from torch import nn
 
 from dann_lightning.analysis.scores import SelectionScoreName
+from dann_lightning.candidate_settings import CandidateSetting, candidate_settings, check_setting
 from dann_lightning.checks import check_choice, check_int, check_real
 from dann_lightning.errors import ConfigurationError
 from dann_lightning.lambda_search import check_lambda_search
@@ -34,6 +35,12 @@ def check_options(
     lambda_max: float | str,
     lambda_candidates: Any,
     lambda_criterion: str,
+    lambda_keep: str,
+    lambda_margin: float,
+    mcc_weight: float,
+    mcc_temperature: float,
+    entropy_weight: float,
+    label_shift: bool,
     lambda_schedule: str,
     gamma: float,
     lr_schedule: str,
@@ -63,7 +70,10 @@ def check_options(
         raise ConfigurationError(f"lambda_max must be a number >= 0 or 'auto', got {lambda_max!r}")
     if lambda_max != "auto":
         check_real("lambda_max", lambda_max, minimum=0.0)
-    check_lambda_search(lambda_max, lambda_candidates, lambda_criterion)
+    objectives = {"mcc_weight": mcc_weight, "entropy_weight": entropy_weight, "label_shift": label_shift}
+    check_setting(CandidateSetting(0.0, **objectives), "the model's")
+    check_real("mcc_temperature", mcc_temperature, minimum=0.0, strict=True)
+    check_lambda_search(lambda_max, lambda_candidates, lambda_criterion, lambda_keep, lambda_margin, objectives)
     check_real("gamma", gamma, minimum=0.0, strict=True)
     check_real("lr_alpha", lr_alpha, minimum=0.0)
     check_real("lr_beta", lr_beta, minimum=0.0)
@@ -84,6 +94,7 @@ def check_options(
         selection_scores=selection_scores,
         lambda_max=lambda_max,
         lambda_criterion=lambda_criterion,
+        target_objectives=_target_objectives(lambda_max, lambda_candidates, objectives),
     )
     if not isinstance(compile, bool | dict):
         raise ConfigurationError(f"compile must be True, False or a dict of torch.compile arguments, got {compile!r}")
@@ -97,6 +108,16 @@ def check_options(
         )
     if optimization == "automatic":
         _check_no_manual_only_options(discriminator_optimizer, discriminator_steps, gradient_clip_val)
+
+
+def _target_objectives(lambda_max: object, lambda_candidates: Any, objectives: dict[str, Any]) -> list[str]:
+    """Names of the candidates (or the model's setting) that train on target class predictions."""
+    settings = (
+        candidate_settings(lambda_candidates, objectives)
+        if lambda_max == "auto"
+        else [CandidateSetting(float(lambda_max), **objectives)]
+    )
+    return [setting.name for setting in settings if setting.reads_target_predictions]
 
 
 def _check_no_manual_only_options(

@@ -11,8 +11,17 @@ and the study scripts.
 | ``im`` | target predictions | higher | classes |
 | ``snd`` | target predictions | higher | classes |
 | ``consistency`` | target inputs and predicted classes | higher | classes |
+| ``ensv`` | every candidate's target predictions | higher | several candidates |
+| ``mixval`` | predictions on mixes of target inputs | higher | classes, the networks |
 | ``dev`` | features of both domains, losses on labelled source rows | lower | labelled source rows |
+| ``iwcv`` | importance-weighted losses on labelled source rows | lower | labelled source rows |
+| ``iwa`` | importance-weighted squared errors on labelled source rows | lower | labelled source rows |
+| ``reverse`` | target labels carried back to labelled source rows | higher | classes, labelled source rows |
 | ``source_acc`` | predictions on labelled source rows | higher | classes, labelled source rows |
+
+The scores with a metric (``entropy``, ``im``, ``snd``, ``consistency``, ``dev``, ``source_acc``)
+can be logged for one model; the others compare the candidates of ``lambda_max="auto"``
+([`criteria`][dann_lightning.criteria] computes each, row by row).
 
 Examples:
     >>> import torch
@@ -42,47 +51,76 @@ from dann_lightning.analysis.scores import (
     SoftNeighborhoodDensity,
 )
 from dann_lightning.checks import check_choice
+from dann_lightning.criteria import (
+    CandidateOutputs,
+    consistency_rows,
+    dev_rows,
+    ensv_rows,
+    entropy_rows,
+    im_rows,
+    iwa_rows,
+    iwcv_rows,
+    mixval_rows,
+    reverse_rows,
+    snd_rows,
+    source_acc_rows,
+)
 
-Reads = Literal["target_logits", "target_inputs", "source_logits", "features"]
+Reads = Literal["target_logits", "target_inputs", "source_logits", "features", "candidates"]
 
 
 @dataclass(frozen=True)
 class ScoreSpec:
-    """One label-free score: how to build its metric from the number of outputs, what it reads,
-    which way is better and what it needs."""
+    """One label-free score: what it reads, which way is better, what it needs; how to build its
+    logged metric from the number of outputs (``None``: it compares candidates and is not logged
+    per model); and its value per candidate and validation row for ``lambda_max="auto"``."""
 
-    make: Callable[[int, dict], Metric]  # (outputs per row, {"max_samples": n} or {}) -> the metric
+    make: Callable[[int, dict], Metric] | None  # (outputs per row, {"max_samples": n} or {}) -> the metric
     reads: Reads
     higher_is_better: bool
+    rows: Callable[[CandidateOutputs], Tensor]
     needs_classes: bool = True
     needs_source_labels: bool = False
+    can_combine: bool = False  # lambda_keep="combination": weighs the candidates (IWA)
 
 
 SCORE_SPECS: dict[str, ScoreSpec] = {
-    "entropy": ScoreSpec(lambda classes, cap: PredictionEntropy(), "target_logits", higher_is_better=False),
-    "im": ScoreSpec(lambda classes, cap: InformationMaximization(classes), "target_logits", higher_is_better=True),
-    "snd": ScoreSpec(lambda classes, cap: SoftNeighborhoodDensity(**cap), "target_logits", higher_is_better=True),
+    "entropy": ScoreSpec(lambda classes, cap: PredictionEntropy(), "target_logits", False, entropy_rows),
+    "im": ScoreSpec(lambda classes, cap: InformationMaximization(classes), "target_logits", True, im_rows),
+    "snd": ScoreSpec(lambda classes, cap: SoftNeighborhoodDensity(**cap), "target_logits", True, snd_rows),
     "consistency": ScoreSpec(
-        lambda classes, cap: NeighbourhoodConsistency(classes, **cap), "target_inputs", higher_is_better=True
+        lambda classes, cap: NeighbourhoodConsistency(classes, **cap), "target_inputs", True, consistency_rows
     ),
+    "ensv": ScoreSpec(None, "candidates", True, ensv_rows, needs_classes=False),
+    "mixval": ScoreSpec(None, "candidates", True, mixval_rows),
     "dev": ScoreSpec(
         lambda outputs, cap: DeepEmbeddedValidation(**cap),
         "features",
-        higher_is_better=False,
+        False,
+        dev_rows,
         needs_classes=False,
         needs_source_labels=True,
     ),
+    "iwcv": ScoreSpec(None, "candidates", False, iwcv_rows, needs_classes=False, needs_source_labels=True),
+    "iwa": ScoreSpec(
+        None, "candidates", False, iwa_rows, needs_classes=False, needs_source_labels=True, can_combine=True
+    ),
+    "reverse": ScoreSpec(None, "candidates", True, reverse_rows, needs_source_labels=True),
     "source_acc": ScoreSpec(
         lambda classes, cap: MulticlassAccuracy(classes, average="micro"),
         "source_logits",
-        higher_is_better=True,
+        True,
+        source_acc_rows,
         needs_source_labels=True,
     ),
 }
 """Every label-free score, by name."""
 
-LambdaCriterion = Literal["consistency", "source_acc", "entropy", "im", "snd", "dev"]
+LambdaCriterion = Literal[
+    "consistency", "source_acc", "entropy", "im", "snd", "dev", "ensv", "mixval", "iwcv", "iwa", "reverse"
+]
 """The scores ``lambda_max="auto"`` can choose its candidate by (``lambda_criterion``)."""
+LOGGED_SCORES = tuple(name for name, spec in SCORE_SPECS.items() if spec.make is not None)
 
 
 class SelectionScore(nn.Module):
@@ -105,7 +143,7 @@ class SelectionScore(nn.Module):
         max_samples: int | None = None,
     ) -> None:
         super().__init__()
-        check_choice("selection score", name, tuple(SCORE_SPECS))
+        check_choice("selection score", name, LOGGED_SCORES)
         self.name = name
         self.metric = self.spec.make(num_classes, {} if max_samples is None else {"max_samples": max_samples})
         self.sample_losses = sample_losses or _cross_entropy_per_sample
@@ -158,4 +196,4 @@ def _cross_entropy_per_sample(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.float(), labels, reduction="none")
 
 
-__all__ = ["SCORE_SPECS", "LambdaCriterion", "ScoreSpec", "SelectionScore", "SelectionScoreName"]
+__all__ = ["LOGGED_SCORES", "SCORE_SPECS", "LambdaCriterion", "ScoreSpec", "SelectionScore", "SelectionScoreName"]

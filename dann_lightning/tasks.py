@@ -18,7 +18,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import torch.nn.functional as F
@@ -40,21 +40,25 @@ LossName = Literal["cross_entropy", "mse", "huber"]
 LOSSES: dict[str, tuple[str, ...]] = {"classification": ("cross_entropy",), "regression": ("mse", "huber")}
 # Selection scores and lambda_max="auto" criteria that need no classes: DEV weighs any per-sample loss.
 REGRESSION_SCORES = ("dev",)
-REGRESSION_CRITERIA = ("dev",)
+REGRESSION_CRITERIA = ("dev", "iwcv", "iwa", "ensv")
 
 
 class ClassificationTask:
     """Class logits, cross-entropy, accuracy: what DANN was written for."""
 
     name = "classification"
+    has_classes = True  # outputs are class logits
     metric_names = ("acc",)
     selection_scores = ("entropy", "im", "snd", "dev")
 
     def __init__(self, num_classes: int) -> None:
         self.width = num_classes
 
-    def loss(self, outputs: Tensor, labels: Tensor) -> Tensor:
-        return classification_loss(outputs, labels)
+    def loss(self, outputs: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:
+        """Cross-entropy; with ``weights``, the mean of the rows' weighted losses."""
+        if weights is None:
+            return classification_loss(outputs, labels)
+        return (weights * self.sample_losses(outputs, labels)).mean()
 
     def sample_losses(self, outputs: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(outputs.float(), labels, reduction="none")
@@ -97,6 +101,7 @@ class RegressionTask:
     """``num_outputs`` numbers per row, a mean squared or Huber loss, MAE / RMSE / R²."""
 
     name = "regression"
+    has_classes = False
     metric_names = ("mae", "rmse", "r2")
     selection_scores = REGRESSION_SCORES
 
@@ -109,7 +114,8 @@ class RegressionTask:
         labels = labels.float()
         return outputs.float(), labels[:, None] if labels.ndim == 1 else labels
 
-    def loss(self, outputs: Tensor, labels: Tensor) -> Tensor:
+    def loss(self, outputs: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:
+        """The regression loss (``weights`` apply to classes only: none here)."""
         return self._loss(*self._aligned(outputs, labels))
 
     def sample_losses(self, outputs: Tensor, labels: Tensor) -> Tensor:
@@ -139,7 +145,6 @@ class RegressionTask:
             raise DataError(
                 f"{domain} labels must have shape {expected} for num_outputs={self.width}, got {tuple(labels.shape)}"
             )
-
 
     def check_outputs(self, outputs: Tensor) -> Tensor:
         """The predictor's output, checked: shape ``(batch, num_outputs)``."""
@@ -183,6 +188,7 @@ def check_task_options(
     selection_scores: object,
     lambda_max: object,
     lambda_criterion: str,
+    target_objectives: Sequence[str] = (),
 ) -> None:
     """Raise [`ConfigurationError`][dann_lightning.errors.ConfigurationError] for an option the
     task does not take, saying what applies instead."""
@@ -215,10 +221,15 @@ def check_task_options(
                 f"selection_scores {needs_classes} need class probabilities and do not apply to task='regression'; "
                 f"what applies: {list(REGRESSION_SCORES)} (importance-weighted source loss), or [] for none"
             )
+    if target_objectives:
+        raise ConfigurationError(
+            f"mcc_weight, entropy_weight and label_shift read class predictions and do not apply to "
+            f"task='regression'; {', '.join(target_objectives)} uses them: leave them at 0 / false"
+        )
     if lambda_max == "auto" and lambda_criterion not in REGRESSION_CRITERIA:
         raise ConfigurationError(
             f"lambda_criterion={lambda_criterion!r} needs classes and does not apply to task='regression'; with "
-            f"lambda_max='auto' use lambda_criterion={REGRESSION_CRITERIA[0]!r} (it needs labelled source_val rows)"
+            f"lambda_max='auto' use one of {list(REGRESSION_CRITERIA)}"
         )
 
 

@@ -53,9 +53,10 @@ def collect(model: L.LightningModule, loader: DataLoader) -> dict[str, Tensor | 
     features, logits, labels = [], [], []
     for batch in loader:
         x, y = unpack_evaluation_batch(batch)
-        f = model.feature_extractor(x.to(model.device))
+        x = x.to(model.device)
+        f = model.feature_extractor(x)
         features.append(f.flatten(1).float().cpu())
-        logits.append(model.classifier(f).float().cpu())
+        logits.append(model(x).float().cpu())  # the deployed model's (a combination of candidates, if kept)
         labels.append(None if y is None else y.cpu())
     has_labels = all(y is not None for y in labels)
     return {

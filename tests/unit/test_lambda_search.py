@@ -133,9 +133,22 @@ def _networks():
     [
         ({"lambda_max": "aut"}, "lambda_max must be a number >= 0 or 'auto', got 'aut'"),
         ({"lambda_candidates": (0.1, 1.0)}, r"lambda_candidates must include 0 \(source-only training"),
-        ({"lambda_candidates": (0.0,)}, "lambda_candidates must be a sequence of at least two"),
+        ({"lambda_candidates": (0.0,)}, "lambda_candidates must be a list of at least two candidates"),
         ({"lambda_candidates": (0.0, -1.0)}, r"lambda_candidates\[1\] must be a finite number >= 0, got -1.0"),
-        ({"lambda_candidates": (0.0, 1.0, 1.0)}, "lambda_candidates must not repeat a value"),
+        ({"lambda_candidates": (0.0, 1.0, 1.0)}, "lambda_candidates must not repeat a setting"),
+        ({"lambda_candidates": (0.0, {"lambda": 1.0})}, r"lambda_candidates\[1\] must map lambda_max and optionally"),
+        ({"lambda_candidates": (0.0, {"lambda_max": 1.0, "mcc": 1})}, r"\(unknown: mcc\)"),
+        (
+            {"lambda_candidates": (0.0, {"lambda_max": 1.0, "mcc_weight": -1})},
+            "mcc_weight must be a finite number >= 0",
+        ),
+        ({"lambda_candidates": (0.0, {"lambda_max": 1.0, "label_shift": "yes"})}, "label_shift must be true or false"),
+        ({"lambda_keep": "average"}, "unknown lambda_keep 'average'; valid: 'best', 'combination'"),
+        (
+            {"lambda_keep": "combination"},
+            r"lambda_keep='combination' weighs the candidates .* use lambda_criterion in \['iwa'\]",
+        ),
+        ({"lambda_margin": -1.0}, "lambda_margin must be a finite number >= 0"),
         ({"lambda_criterion": "accuracy"}, "unknown lambda_criterion 'accuracy'; valid: 'consistency', 'source_acc'"),
     ],
 )
