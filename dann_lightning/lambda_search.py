@@ -123,6 +123,7 @@ class LambdaSearch(Candidates):
         self.register_load_state_dict_post_hook(_forget_chosen_index)
         self.last_scores: dict[float | str, float] = {}
         self.last_choice: Choice | None = None
+        self.last_outputs: CandidateOutputs | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -230,6 +231,7 @@ class LambdaSearch(Candidates):
         spec = SCORE_SPECS[self.criterion]
         choice = choose(spec.rows(out), spec.higher_is_better, self.reference, self.margin)
         self.last_choice = choice
+        self.last_outputs = out  # what the criteria read: for studies of other criteria on the same rows
         self.last_scores = dict(zip(self.keys, choice.scores, strict=True))
         kept = choice.index
         if self.keep_mode == "combination":

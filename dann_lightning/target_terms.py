@@ -48,12 +48,16 @@ class TargetTerms(nn.Module):
         """Each labelled source row's weight (its class's estimated target / source ratio), or ``None``."""
         if self.estimator is None:
             return None
-        return self.estimator.weights.to(labels.device)[labels]
+        return self.estimator.weights_for(labels)
 
     def observe(self, source_logits: Tensor, labels: Tensor, target_logits: Tensor) -> None:
         if self.estimator is not None:
             self.estimator.update(source_logits.detach(), labels, target_logits.detach())
 
     def end_epoch(self, strategy: Any) -> None:
-        if self.estimator is not None:
-            self.estimator.estimate(strategy)
+        """Re-estimate the label-shift weights from the epoch's rows of every process."""
+        if self.estimator is None:
+            return
+        for total in self.estimator.sums():
+            total.copy_(strategy.reduce(total, reduce_op="sum"))  # one process: as it is
+        self.estimator.estimate()
