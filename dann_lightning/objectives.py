@@ -49,11 +49,16 @@ def minimum_class_confusion(target_logits: Tensor, temperature: float = 2.5) -> 
     check_real("minimum_class_confusion temperature", temperature, minimum=0.0, strict=True)
     _check_logits("minimum_class_confusion", target_logits)
     batch, num_classes = target_logits.shape
-    predictions = F.softmax(target_logits.float() / temperature, dim=1)
+    log_predictions = F.log_softmax(target_logits.float() / temperature, dim=1)
+    predictions = log_predictions.exp()
     with torch.no_grad():
-        weights = 1.0 + torch.exp(-_row_entropy(predictions))
+        weights = 1.0 + torch.exp((predictions * log_predictions).sum(dim=1))  # 1 + exp(-entropy)
         weights = batch * weights / weights.sum()
-    correlation = (predictions * weights[:, None]).T @ predictions
+    # Row j of C is divided by its own sum, so column j of Y may be scaled by any constant first:
+    # by its largest entry, so that a class every row rules out (probabilities below float32's
+    # range) keeps a finite row, its limit, instead of 0 / 0.
+    scaled = (log_predictions - log_predictions.max(dim=0, keepdim=True).values.detach()).exp()
+    correlation = (scaled * weights[:, None]).T @ predictions
     correlation = correlation / correlation.sum(dim=1, keepdim=True)
     return (correlation.sum() - correlation.trace()) / num_classes
 
@@ -200,10 +205,6 @@ def _solve_class_weights(
     # A zero normaliser: nothing of the source matches the target's predictions; no evidence, no correction.
     weights = weights / normaliser if normaliser > 0 else np.ones_like(weights)
     return np.clip(weights, *bounds)
-
-
-def _row_entropy(probabilities: Tensor) -> Tensor:
-    return -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(dim=1)
 
 
 def _check_logits(owner: str, logits: Tensor, num_classes: int | None = None) -> None:

@@ -43,6 +43,16 @@ def test_mcc_is_lower_for_confident_distinct_predictions_and_its_gradient_lowers
     assert after < before
 
 
+def test_mcc_stays_finite_when_every_row_rules_a_class_out_beyond_float32():
+    # Every row sure of class 0: classes 1 and 2 get probabilities exp(-400), zero in float32. Their
+    # rows of C tend to [1, 0, 0] (confused with class 0 only), so the loss tends to 2 / 3.
+    logits = torch.tensor([[1000.0, 0.0, 0.0], [990.0, 0.0, 5.0]], requires_grad=True)
+    value = minimum_class_confusion(logits)
+    value.backward()
+    assert value.item() == pytest.approx(2 / 3, abs=1e-4) and torch.isfinite(logits.grad).all()
+    assert value.item() == pytest.approx(mcc_by_the_paper(torch.tensor([[100.0, 0, 0], [99.0, 0, 0.5]]), 2.5), abs=1e-4)
+
+
 def test_the_entropy_is_the_mean_of_the_rows_entropies():
     logits = torch.randn(9, 4, generator=torch.Generator().manual_seed(1)) * 2
     expected = torch.distributions.Categorical(logits=logits).entropy().mean()
