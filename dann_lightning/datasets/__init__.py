@@ -10,12 +10,20 @@ Examples:
 
 from dann_lightning.datasets.digits import make_digits_shift
 from dann_lightning.datasets.moons import make_moons_shift
-from dann_lightning.datasets.registry import IMAGE_SHIFTS, REGRESSION_SHIFTS, SHIFTS, make_shift, shift_options
+from dann_lightning.datasets.registry import (
+    HELDOUT_SHIFTS,
+    IMAGE_SHIFTS,
+    REGRESSION_SHIFTS,
+    SHIFTS,
+    make_shift,
+    shift_options,
+)
 from dann_lightning.datasets.regression import make_regression_shift
 from dann_lightning.datasets.splits import DomainSplits
 from dann_lightning.datasets.tabular import make_tabular_shift
 
 __all__ = [
+    "HELDOUT_SHIFTS",
     "IMAGE_SHIFTS",
     "REGRESSION_SHIFTS",
     "SHIFTS",

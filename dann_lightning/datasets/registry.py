@@ -13,6 +13,13 @@ Families, each isolating one kind of shift:
 - ``"regression"``: regression targets under a covariate shift, or diabetes subpopulations
   (:func:`~dann_lightning.datasets.make_regression_shift`, option ``kind``).
 
+Held out (no default of the library was chosen on them; :data:`HELDOUT_SHIFTS`):
+
+- ``"diabetes_by_feature"``: diabetes as above / below median progression, split by triglycerides;
+- ``"wine_by_feature"``: wine split by malic acid;
+- ``"label_and_covariate"``: other class frequencies and a rotated, translated input at once;
+- ``"drift"``: classes drifting over time, an early window against the last one.
+
 Arrays come as the generator draws them (float64 rows, float32 images), unstandardised.
 
 Examples:
@@ -34,10 +41,12 @@ from typing import Any
 
 from dann_lightning.checks import check_choice
 from dann_lightning.datasets.digits import TargetDomain, make_digits_shift
+from dann_lightning.datasets.drift import drift_shift
 from dann_lightning.datasets.gaussian_families import (
     gaussian_class_conditional_shift,
     gaussian_covariate_shift,
     gaussian_subspace_shift,
+    label_and_covariate_shift,
     label_proportion_shift,
 )
 from dann_lightning.datasets.moons import moons_shift
@@ -47,7 +56,12 @@ from dann_lightning.datasets.regression import (
     make_regression_shift,
 )
 from dann_lightning.datasets.splits import DomainSplits
-from dann_lightning.datasets.subpopulations import breast_cancer_shift, wine_shift
+from dann_lightning.datasets.subpopulations import (
+    breast_cancer_shift,
+    diabetes_by_feature_shift,
+    wine_by_feature_shift,
+    wine_shift,
+)
 from dann_lightning.datasets.tabular import tabular_shift
 from dann_lightning.errors import ConfigurationError
 
@@ -91,8 +105,15 @@ SHIFTS: dict[str, Callable[..., DomainSplits]] = {
     "tabular": tabular_shift,
     "digits": digits_shift,
     "regression": regression_shift,
+    "diabetes_by_feature": diabetes_by_feature_shift,
+    "wine_by_feature": wine_by_feature_shift,
+    "label_and_covariate": label_and_covariate_shift,
+    "drift": drift_shift,
 }
 """Every generated shift by name: the generator that draws it, ``seed`` and keyword options only."""
+
+HELDOUT_SHIFTS = ("diabetes_by_feature", "wine_by_feature", "label_and_covariate", "drift")
+"""The shifts kept out of every choice of a default, to report as a user's first contact would see them."""
 
 IMAGE_SHIFTS = ("digits",)  # the shifts whose samples are (C, H, W) images, not feature rows
 REGRESSION_SHIFTS = ("regression",)  # the shifts whose labels are numbers, not classes
