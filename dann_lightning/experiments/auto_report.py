@@ -24,7 +24,7 @@ def study_results(records: dict[tuple[str, str], list[dict[str, float]]], peers:
 def ranked_summary(results: Results, contenders: list[str], best: int | None = None) -> list[str]:
     """The summary table, its rows sorted by: fewest pairs > 2 points below source-only, then the
     median gain where source-only is below 0.9; the first ``best`` rows."""
-    lines = summary(results, contenders)
+    lines = summary(results, ["source_only", *(c for c in contenders if c != "source_only")])
     header, rows = lines[:2], lines[2:]
     rows = [row for row in rows if row.startswith("| ")]
 

@@ -36,6 +36,7 @@ STUDY_CANDIDATES: tuple[Any, ...] = (
     {"lambda_max": 0.0, "mcc_weight": 1.0},
     {"lambda_max": 0.1, "mcc_weight": 1.0},
     {"lambda_max": 0.1, "label_shift": True},
+    {"lambda_max": 0.1, "entropy_weight": 0.1},
 )
 """The candidates one study run trains (names as ``CandidateSetting.name``)."""
 CANDIDATE_SETS: dict[str, tuple[str, ...]] = {
@@ -50,6 +51,7 @@ CANDIDATE_SETS: dict[str, tuple[str, ...]] = {
         "lambda_0_mcc_1",
         "lambda_0.1_mcc_1",
         "lambda_0.1_label_shift",
+        "lambda_0.1_entropy_0.1",
     ),
 }
 """Candidate sets the criteria choose within; each includes source-only first."""

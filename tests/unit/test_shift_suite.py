@@ -1,9 +1,11 @@
-"""The shift suite and the criteria study (dann_lightning.experiments): names checked before any
+"""The shift suite and the auto study (dann_lightning.experiments): names checked before any
 run, the tables' arithmetic, and real (tiny) runs of each kind of contender."""
+
+import math
 
 import pytest
 
-from dann_lightning.experiments import criteria, suite, suite_report
+from dann_lightning.experiments import auto_report, auto_study, suite, suite_report
 
 
 @pytest.mark.parametrize(
@@ -23,11 +25,6 @@ def test_unknown_names_stop_the_suite_before_any_run_and_list_the_valid_ones(kin
     with pytest.raises(SystemExit) as stopped:
         suite.check_names(kind, names, valid)
     assert all(word in str(stopped.value) for word in words)
-
-
-def test_the_criteria_study_refuses_candidates_without_source_only():
-    with pytest.raises(SystemExit, match="must include 0"):
-        criteria.check_candidates([0.1, 1.0])
 
 
 def test_the_summary_counts_wins_ties_losses_and_the_kept_gains():
@@ -53,22 +50,23 @@ def test_the_pair_table_gives_medians_over_seeds_and_dann_seed_by_seed():
     assert lines[-1] == "| moons_40 | relu64 | 0.800 | 0.805 | 1 / 1 / 1 |"
 
 
-def test_the_criteria_report_picks_by_each_score_and_the_oracle_by_accuracy():
-    def candidate(accuracy, consistency):
-        return {"target_acc": accuracy, **dict.fromkeys(criteria.CRITERIA, 0.0), "consistency": consistency}
+def test_the_criteria_table_orders_keeps_and_counts_the_hopeless_draws():
+    def draw(source_only, adapted, pick, rho):
+        return {"lambda_0": source_only, "lambda_1": adapted, "auto:iwcv@0/all": pick, "rho:iwcv": rho}
 
-    # DANN (0.1) helps by 5 points, but consistency prefers lambda 1, which loses 10.
-    draws = {("t", "n", 0): {0.0: candidate(0.80, 0.1), 0.1: candidate(0.85, 0.2), 1.0: candidate(0.70, 0.3)}}
-    lines = criteria.report(draws)
-    assert next(line for line in lines if line.startswith("| consistency |")) == (
-        "| consistency | -0.50 | -10.0 | -10.0 | 1 of 1 | 0 of 0 |"
-    )
-    # Every other score ties: the smallest lambda, source-only, is kept.
-    assert next(line for line in lines if line.startswith("| snd |")) == "| snd | n/a | +0.0 | +0.0 | 0 of 1 | 0 of 0 |"
-    assert (
-        next(line for line in lines if line.startswith("| oracle |"))
-        == "| oracle | n/a | +5.0 | +5.0 | 0 of 1 | 0 of 0 |"
-    )
+    records = {("t", "n"): [draw(0.8, 0.7, 0.8, 1.0), draw(0.8, 0.6, 0.6, -1.0), draw(0.7, 0.9, 0.9, math.nan)]}
+    lines = auto_report.criteria_table(records, ["iwcv"])
+    assert "(2 draws)" in lines[0]  # where the adapted candidate is worse than source-only
+    assert lines[-1] == "| iwcv | +0.00 | -20.0 | 1 / 2 |"
+
+
+def test_the_ranked_summary_puts_the_safest_contender_first():
+    results = {
+        ("a", "n"): {"source_only": [0.70], "risky": [0.90], "safe": [0.75]},
+        ("b", "n"): {"source_only": [0.80], "risky": [0.70], "safe": [0.80]},
+    }
+    lines = auto_report.ranked_summary(results, ["risky", "safe"])
+    assert lines[2].startswith("| safe |") and lines[3].startswith("| risky |")
 
 
 def test_a_run_is_reproducible_and_the_oracle_trains_on_other_rows():
@@ -80,9 +78,14 @@ def test_a_run_is_reproducible_and_the_oracle_trains_on_other_rows():
     assert oracle != runs[0]
 
 
-def test_the_study_scores_one_candidate_by_every_criterion_and_its_accuracy_is_the_suites():
-    scores = criteria.train_and_score(("wine", "relu64", 0.0, 0, 2))
-    assert set(scores) == {"target_acc", *criteria.CRITERIA}
+def test_a_study_run_scores_every_candidate_and_every_pick_on_the_target_test_rows():
+    record = auto_study.study_run(("wine", "relu64", 0, 2, 32))
+    names = auto_study.CANDIDATE_SETS["all"]
+    assert all(0.0 <= record[name] <= 1.0 for name in names)
     task = suite.TASKS["wine"].draw(0)
-    tested = suite.target_accuracy(task, suite.NETWORKS["relu64"], "source_only", 0, epochs=2, batch=64)
-    assert scores["target_acc"] == pytest.approx(tested, abs=1e-6)
+    alone = suite.target_accuracy(task, suite.NETWORKS["relu64"], "source_only", 0, epochs=2, batch=32)
+    assert record["lambda_0"] == pytest.approx(alone, abs=1e-6)  # candidate 0 trains as source-only alone
+    for key, accuracy in record.items():
+        if key.startswith("auto:") and "combination" not in key:
+            candidates = auto_study.CANDIDATE_SETS[key.split("/")[1]]
+            assert accuracy in [record[name] for name in candidates]  # a pick is one of its set
