@@ -30,14 +30,15 @@ def minimum_class_confusion(target_logits: Tensor, temperature: float = 2.5) -> 
     ``C = Y^T W Y``; each row of ``C`` divided by its sum (category normalisation); the loss is the
     sum of the off-diagonal entries over the number of classes. Since every normalised row sums to
     one, that is ``1 - mean(diag)``: 0 when every row is one confident class, ``(K - 1) / K`` when
-    every prediction is uniform. The paper's default temperature on its benchmarks is 2.5.
+    every prediction is uniform. The default temperature, 2.5, is that of the reference
+    implementation's scripts (Transfer-Learning-Library, ``mcc.py``).
 
     Args:
         target_logits: ``(batch, classes)`` unnormalised class scores of target rows.
         temperature: softmax temperature (> 0); 1 is the plain softmax.
 
     Returns:
-        A scalar in ``[0, (K - 1) / K]``, differentiable through the predictions, in float32.
+        A scalar in ``[0, 1)``, differentiable through the predictions, in float32.
 
     Examples:
         >>> confident = torch.eye(3).repeat(4, 1) * 50.0  # every row one class, sure of it

@@ -15,6 +15,7 @@ Families, each isolating one kind of shift:
 
 Held out (no default of the library was chosen on them; :data:`HELDOUT_SHIFTS`):
 
+- ``"breast_cancer_by_feature"``: breast cancer split by the cells' symmetry;
 - ``"diabetes_by_feature"``: diabetes as above / below median progression, split by triglycerides;
 - ``"wine_by_feature"``: wine split by malic acid;
 - ``"label_and_covariate"``: other class frequencies and a rotated, translated input at once;
@@ -57,6 +58,7 @@ from dann_lightning.datasets.regression import (
 )
 from dann_lightning.datasets.splits import DomainSplits
 from dann_lightning.datasets.subpopulations import (
+    breast_cancer_by_feature_shift,
     breast_cancer_shift,
     diabetes_by_feature_shift,
     wine_by_feature_shift,
@@ -105,6 +107,7 @@ SHIFTS: dict[str, Callable[..., DomainSplits]] = {
     "tabular": tabular_shift,
     "digits": digits_shift,
     "regression": regression_shift,
+    "breast_cancer_by_feature": breast_cancer_by_feature_shift,
     "diabetes_by_feature": diabetes_by_feature_shift,
     "wine_by_feature": wine_by_feature_shift,
     "label_and_covariate": label_and_covariate_shift,
@@ -112,7 +115,7 @@ SHIFTS: dict[str, Callable[..., DomainSplits]] = {
 }
 """Every generated shift by name: the generator that draws it, ``seed`` and keyword options only."""
 
-HELDOUT_SHIFTS = ("diabetes_by_feature", "wine_by_feature", "label_and_covariate", "drift")
+HELDOUT_SHIFTS = ("breast_cancer_by_feature", "diabetes_by_feature", "wine_by_feature", "label_and_covariate", "drift")
 """The shifts kept out of every choice of a default, to report as a user's first contact would see them."""
 
 IMAGE_SHIFTS = ("digits",)  # the shifts whose samples are (C, H, W) images, not feature rows

@@ -1,6 +1,6 @@
 """Real rows split into two subpopulations by one feature: scikit-learn's breast cancer, wine and
-diabetes (as classification). ``diabetes_by_feature`` and ``wine_by_feature`` are held-out
-families: no default of the library was chosen on them."""
+diabetes (as classification). ``breast_cancer_by_feature``, ``diabetes_by_feature`` and
+``wine_by_feature`` are held-out families: no default of the library was chosen on them."""
 
 from __future__ import annotations
 
@@ -97,6 +97,27 @@ def wine_by_feature_shift(
     """
     split = (split_feature, quantile, drop_split_feature, val_fraction, test_fraction)
     return _subpopulation_shift("wine_by_feature", load_wine, seed, *split)
+
+
+def breast_cancer_by_feature_shift(
+    *,
+    seed: int = 0,
+    split_feature: str = "mean symmetry",
+    quantile: float = 0.3,
+    drop_split_feature: bool = False,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.3,
+) -> DomainSplits:
+    """Wisconsin breast cancer split by the cells' symmetry (a held-out family; ``"breast_cancer"``
+    splits by texture at the median).
+
+    Source: the 30% of rows with the lowest ``"mean symmetry"`` (171 rows, 80% benign); target: the
+    rest (398 rows, 55% benign), so the class proportions move with the features. A mild shift, a
+    test of doing no harm: a source-trained logistic regression scores about 0.95 on source
+    validation and 0.87 on the target (0.80-0.93, seeds 0-9). Arguments as :func:`breast_cancer_shift`'s.
+    """
+    split = (split_feature, quantile, drop_split_feature, val_fraction, test_fraction)
+    return _subpopulation_shift("breast_cancer_by_feature", load_breast_cancer, seed, *split)
 
 
 def diabetes_by_feature_shift(
