@@ -16,6 +16,7 @@ do not, but need ``source_val``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,6 +63,22 @@ class CandidateOutputs:
     @property
     def candidates(self) -> int:
         return len(self.target_outputs)
+
+    def only(self, indices: list[int]) -> CandidateOutputs:
+        """The outputs of the candidates at ``indices`` alone (the reference: its position there, else the first)."""
+
+        def take(value: Tensor | None) -> Tensor | None:
+            return None if value is None else value[indices]
+
+        return dataclasses.replace(
+            self,
+            target_outputs=take(self.target_outputs),
+            target_features=take(self.target_features),
+            source_outputs=take(self.source_outputs),
+            source_features=take(self.source_features),
+            reference=indices.index(self.reference) if self.reference in indices else 0,
+            predict=None if self.predict is None else (lambda index, x: self.predict(indices[index], x)),
+        )
 
     def target_probs(self) -> Tensor:
         return torch.softmax(self.target_outputs.double(), dim=-1)

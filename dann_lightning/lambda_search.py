@@ -86,6 +86,8 @@ class LambdaSearch(Candidates):
         margin: keep an adapted candidate only if it beats source-only by more than this many
             standard errors of the difference across the validation rows (0: by anything).
         max_rows: validation rows per domain the criteria read at most (evenly spread).
+        logged_scores: the label-free scores logged for the kept candidate as ``val/<score>``,
+            computed from the same rows (the candidates' own metrics then need none).
         mcc_temperature: MCC's softmax temperature, for the candidates that use it.
     """
 
@@ -103,10 +105,12 @@ class LambdaSearch(Candidates):
         margin: float = 1.0,
         max_rows: int = 2000,
         mcc_temperature: float = 2.5,
+        logged_scores: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.settings = tuple(settings)
         self.criterion, self.keep_mode, self.margin = criterion, keep, margin
+        self.logged_scores = tuple(logged_scores)
         self.classification, self.sample_losses = classification, sample_losses
         self.reference = next(index for index, setting in enumerate(self.settings) if setting.source_only)
         self.candidates = nn.ModuleList(
@@ -254,6 +258,7 @@ class LambdaSearch(Candidates):
         # Values, not Metric objects: which object backs a name may change between epochs, which
         # Lightning's logging of Metric objects forbids.
         logged = {name: metric.compute() for name, metric in self.metrics[best].metrics("val").items()}
+        logged.update(self._kept_scores(best))
         self.reset()
         logged.update({f"val/auto/{self.criterion}_{name}": score for name, score in self._named_scores()})
         logged["val/auto/lambda_max"] = self.lambdas[best]
@@ -262,6 +267,17 @@ class LambdaSearch(Candidates):
                 {f"val/auto/weight_{n}": float(w) for n, w in zip(self.names, self.combination_weights, strict=True)}
             )
         return logged
+
+    def _kept_scores(self, index: int) -> dict[str, float]:
+        """``val/<score>`` of candidate ``index`` from the rows the criterion read (a score that needs
+        labelled source rows is left out without them)."""
+        kept = self.last_outputs.only([index])
+        specs = {name: SCORE_SPECS[name] for name in self.logged_scores}
+        return {
+            f"val/{name}": float(spec.rows(kept).mean())
+            for name, spec in specs.items()
+            if kept.source_outputs is not None or not spec.needs_source_labels
+        }
 
     def _named_scores(self) -> list[tuple[str, float]]:
         return list(zip(self.names, self.last_scores.values(), strict=True))
@@ -379,7 +395,8 @@ def make_candidates(model: nn.Module, scores: Sequence[str]) -> Candidates:
         return FixedLambda(setting, model.domain_metrics, task.width, hp.mcc_temperature)
     settings = candidate_settings(hp.lambda_candidates, objectives)
     networks = {name: getattr(model, name) for name in ("feature_extractor", "classifier", "discriminator")}
-    metrics = [DomainMetrics(task.width, model.domain_head, scores, task) for _ in settings]
+    # The kept candidate's val/<score> come from the rows the criterion reads: no score per candidate.
+    metrics = [DomainMetrics(task.width, model.domain_head, (), task) for _ in settings]
     return LambdaSearch(
         networks,
         settings,
@@ -391,4 +408,5 @@ def make_candidates(model: nn.Module, scores: Sequence[str]) -> Candidates:
         keep=hp.lambda_keep,
         margin=hp.lambda_margin,
         mcc_temperature=hp.mcc_temperature,
+        logged_scores=scores,
     )

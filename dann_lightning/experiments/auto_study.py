@@ -11,7 +11,6 @@ and each pick is scored on the target test rows. Each candidate is also a fixed-
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import warnings
 from typing import Any
@@ -22,7 +21,6 @@ from scipy.stats import spearmanr
 
 from dann_lightning import DANNLitModule
 from dann_lightning.choice import choose, combine, iwa_weights
-from dann_lightning.criteria import CandidateOutputs
 from dann_lightning.experiments.suite import ALL_TASKS, NETWORKS
 from dann_lightning.quiet import quiet_trainer
 from dann_lightning.selection import SCORE_SPECS
@@ -87,7 +85,7 @@ def study_run(job: tuple[str, str, int, int, int]) -> dict[str, float]:
     record = dict(accuracy)
     for set_name, names in CANDIDATE_SETS.items():
         indices = [search.names.index(name) for name in names]
-        outputs = _subset(search.last_outputs, indices)
+        outputs = search.last_outputs.only(indices)
         for criterion, spec in SCORE_SPECS.items():
             rows = spec.rows(outputs)
             for margin in MARGINS:
@@ -112,20 +110,3 @@ def _spearman(a: list[float], b: list[float]) -> float:
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(dim=1) == labels).float().mean())
-
-
-def _subset(out: CandidateOutputs, indices: list[int]) -> CandidateOutputs:
-    """The outputs of the candidates at ``indices`` (the first one source-only), as if only they were trained."""
-
-    def take(value: torch.Tensor | None) -> torch.Tensor | None:
-        return None if value is None else value[indices]
-
-    return dataclasses.replace(
-        out,
-        target_outputs=take(out.target_outputs),
-        target_features=take(out.target_features),
-        source_outputs=take(out.source_outputs),
-        source_features=take(out.source_features),
-        reference=indices.index(out.reference),
-        predict=lambda index, x: out.predict(indices[index], x),
-    )

@@ -78,6 +78,7 @@ def test_a_run_is_reproducible_and_the_oracle_trains_on_other_rows():
     assert oracle != runs[0]
 
 
+@pytest.mark.slow
 def test_a_study_run_scores_every_candidate_and_every_pick_on_the_target_test_rows():
     record = auto_study.study_run(("wine", "relu64", 0, 2, 32))
     names = auto_study.CANDIDATE_SETS["all"]
