@@ -24,7 +24,15 @@ from pathlib import Path
 
 from dann_lightning.experiments.auto_report import criteria_table, ranked_summary, study_results
 from dann_lightning.experiments.auto_study import study_run
-from dann_lightning.experiments.suite import ALL_TASKS, NETWORKS, QUICK_NETWORKS, QUICK_TASKS, TASKS, check_names, run_job
+from dann_lightning.experiments.suite import (
+    ALL_TASKS,
+    NETWORKS,
+    QUICK_NETWORKS,
+    QUICK_TASKS,
+    TASKS,
+    check_names,
+    run_job,
+)
 from dann_lightning.experiments.suite_report import pair_table
 from dann_lightning.selection import SCORE_SPECS
 
@@ -78,7 +86,9 @@ def run(args: argparse.Namespace) -> tuple[dict, dict]:
     networks = check_names("network", args.networks, NETWORKS, program="auto_study")
     pairs = [(task, network) for task in tasks for network in networks]
     study_jobs = [(t, n, seed, args.epochs, args.batch_size) for t, n in pairs for seed in range(args.seeds)]
-    peer_jobs = [(t, n, "peer_recipe", seed, args.epochs, args.batch_size) for t, n in pairs for seed in range(args.seeds)]
+    peer_jobs = [
+        (t, n, "peer_recipe", seed, args.epochs, args.batch_size) for t, n in pairs for seed in range(args.seeds)
+    ]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         studied = list(pool.map(study_run, study_jobs))
@@ -89,7 +99,10 @@ def run(args: argparse.Namespace) -> tuple[dict, dict]:
         records.setdefault(job[:2], []).append(record)
     for job, accuracy in zip(peer_jobs, peered, strict=True):
         peers.setdefault(job[:2], {}).setdefault("peer_recipe", []).append(accuracy)
-    print(f"{len(study_jobs)} study runs and {len(peer_jobs)} peer runs, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(
+        f"{len(study_jobs)} study runs and {len(peer_jobs)} peer runs, {time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+    )
     if args.json:
         saved = {
             "command": f"python scripts/auto_study.py {' '.join(sys.argv[1:])}".strip(),
