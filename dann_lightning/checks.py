@@ -42,7 +42,9 @@ def check_choice(name: str, value: Any, choices: Any, *, error: type[Exception] 
     return value
 
 
-def check_int(name: str, value: Any, *, minimum: int | None = None, error: type[Exception] = ConfigurationError) -> int:
+def check_int(
+    name: str, value: Any, *, minimum: int | None = None, error: type[Exception] = ConfigurationError
+) -> int:
     """Return ``value`` if it is an integer (not a bool) ``>= minimum``, else raise ``error``.
 
     Examples:

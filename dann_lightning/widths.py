@@ -80,11 +80,9 @@ def _run(net: nn.Module, role: str, x: Tensor, what: str) -> Tensor:
         return net(x)
     except RuntimeError as error:
         shape = tuple(x.shape[1:])
-        hint = (
-            f"set its in_features to {shape[0]}, or leave in_features out to take it from the data"
-            if len(shape) == 1
-            else "make its input layer match"
-        )
+        hint = f"set its in_features to {shape[0]}, or leave in_features out to take it from the data" if len(
+            shape
+        ) == 1 else "make its input layer match"
         raise ConfigurationError(
             f"the {role} ({type(net).__name__}) cannot take {what}, of shape {shape} per sample: {error}; {hint}"
         ) from error

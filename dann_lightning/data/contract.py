@@ -58,18 +58,8 @@ class DomainData(Protocol):
         (shape, the preprocessing to fold in, feature and class names)."""
 
 
-MEMBERS = (
-    "task",
-    "classes",
-    "num_classes",
-    "num_sources",
-    "has_source_val",
-    "example_input",
-    "check_labels",
-    "unscale_targets",
-    "prediction_ids",
-    "model_inputs",
-)
+MEMBERS = ("task", "classes", "num_classes", "num_sources", "has_source_val", "example_input", "check_labels",
+           "unscale_targets", "prediction_ids", "model_inputs")
 
 
 def domain_data(datamodule: object) -> DomainData | None:

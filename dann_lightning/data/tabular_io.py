@@ -361,10 +361,8 @@ def _label_numbers(table: Table, column: str) -> np.ndarray:
     if len(bad):
         row = int(bad[0])
         cell = values[row]
-        what = (
-            repr(cell) + " is not a number"
-            if _as_number(cell) is None and not _is_missing(cell)
-            else (_describe_cell(cell))
+        what = repr(cell) + " is not a number" if _as_number(cell) is None and not _is_missing(cell) else (
+            _describe_cell(cell)
         )
         raise DataError(
             f"{table.name} {table.row_names(row)}, label column {column!r}: {what} ({len(bad)} such cell(s)); "
