@@ -48,6 +48,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
     # What None means for lambda_max and lambda_criterion: each estimator's measured choice.
     _default_lambda_max: float = 1.0
     _default_lambda_criterion: str = "consistency"
+    _default_lambda_keep: str = "best"
 
     def __init__(
         self,
@@ -59,6 +60,10 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         lambda_max: float | str | None = None,
         lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
         lambda_criterion: str | None = None,
+        lambda_keep: str | None = None,
+        lambda_margin: float = 1.0,
+        mcc_weight: float = 0.0,
+        label_shift: bool = False,
         validation_fraction: float = 0.2,
         lambda_schedule: str = "ganin",
         lr_schedule: str = "ganin",
@@ -78,6 +83,10 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         self.lambda_max = lambda_max
         self.lambda_candidates = lambda_candidates
         self.lambda_criterion = lambda_criterion
+        self.lambda_keep = lambda_keep
+        self.lambda_margin = lambda_margin
+        self.mcc_weight = mcc_weight
+        self.label_shift = label_shift
         self.validation_fraction = validation_fraction
         self.lambda_schedule = lambda_schedule
         self.lr_schedule = lr_schedule
@@ -229,6 +238,10 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             lambda_max=lambda_max,
             lambda_candidates=self.lambda_candidates,
             lambda_criterion=criterion,
+            lambda_keep=self._default_lambda_keep if self.lambda_keep is None else self.lambda_keep,
+            lambda_margin=self.lambda_margin,
+            mcc_weight=self.mcc_weight,
+            label_shift=self.label_shift,
             lambda_schedule=self.lambda_schedule,
             lr_schedule=self.lr_schedule,
         )
@@ -300,12 +313,20 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
             ``lambda_criterion``, without target labels (``lambda_max_``, ``lambda_scores_``).
             ``None``: the estimator's default, 1.0 here (``configs/moons.yaml``'s), 0.1 for
             [`DANNRegressor`][dann_lightning.sklearn.DANNRegressor].
-        lambda_candidates: with ``lambda_max="auto"``: the values tried; must include 0.
+        lambda_candidates: with ``lambda_max="auto"``: the candidates (``lambda_max`` values or
+            mappings of [settings][dann_lightning.candidate_settings.CandidateSetting]); must include 0.
         lambda_criterion: with ``lambda_max="auto"``: a
             [`LambdaCriterion`][dann_lightning.lambda_search.LambdaCriterion]; ``None``:
             ``"consistency"`` here, ``"dev"`` (the one that needs no classes) for the regressor.
+        lambda_keep: with ``lambda_max="auto"``: ``"best"`` or ``"combination"`` (IWA, with
+            ``lambda_criterion="iwa"``); ``None``: the estimator's default.
+        lambda_margin: with ``lambda_max="auto"``: keep an adapted candidate only if it beats
+            source-only by more than this many standard errors over the validation rows.
+        mcc_weight: weight of the minimum class confusion loss (classifier only).
+        label_shift: reweigh source rows by estimated class ratios (IWDAN; classifier only).
         validation_fraction: with ``lambda_max="auto"`` and a criterion that needs source labels
-            (``"source_acc"``, ``"dev"``): the fraction of source rows held out to score on.
+            (``"source_acc"``, ``"dev"``, ``"iwcv"``, ``"iwa"``, ``"reverse"``): the fraction of
+            source rows held out to score on.
         lambda_schedule: ``"ganin"`` (the paper's ramp) or ``"constant"``.
         lr_schedule: ``"ganin"``, ``"cosine"`` or ``"constant"``.
         batch_size: samples per domain per step; clipped to the smaller domain's number of rows.

@@ -90,3 +90,17 @@ def test_a_study_run_scores_every_candidate_and_every_pick_on_the_target_test_ro
         if key.startswith("auto:") and "combination" not in key:
             candidates = auto_study.CANDIDATE_SETS[key.split("/")[1]]
             assert accuracy in [record[name] for name in candidates]  # a pick is one of its set
+
+
+@pytest.mark.slow
+def test_the_regressor_study_scores_each_regression_criterion_and_the_combination(monkeypatch):
+    from functools import partial
+
+    from dann_lightning.experiments import estimators
+    from dann_lightning.tasks import REGRESSION_CRITERIA
+
+    monkeypatch.setattr(estimators, "DANNRegressor", partial(estimators.DANNRegressor, max_epochs=2))
+    record = estimators.regressor_study("diabetes_bmi", 0)
+    assert {"lambda_0", "lambda_1", "auto:iwa_combination"} <= set(record)
+    for criterion in REGRESSION_CRITERIA:
+        assert record[f"auto:{criterion}@1"] in [record[f"lambda_{v}"] for v in ("0", "0.1", "0.3", "1")]
