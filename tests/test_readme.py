@@ -137,3 +137,13 @@ def test_docstring_examples_render_as_code():
         if line.strip() == "Example:"
     ]
     assert not offending, f"write 'Examples:' (rendered as code in the API reference): {offending}"
+
+
+def test_the_changelog_releases_the_package_version():
+    """The newest dated section of CHANGELOG.md is the version the package (and `--version`) reports."""
+    import dann_lightning
+
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", (REPO / "CHANGELOG.md").read_text(), re.M)
+    assert released and released[0] == dann_lightning.__version__, (
+        f"CHANGELOG.md's newest release is {released[:1]}, the package says {dann_lightning.__version__}"
+    )
