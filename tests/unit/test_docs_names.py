@@ -27,6 +27,7 @@ from dann_lightning import builtin_configs
 from dann_lightning.cli import DESCRIPTIONS
 from dann_lightning.selection import SCORE_SPECS
 from tests.conftest import REPO
+from tests.test_readme import resolve as resolve_name
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]  # docs/api/ renders the code itself
 
@@ -68,18 +69,9 @@ CLI_OWN_OPTIONS = {"--config", "--ckpt_path", "--print_config", "--help", "--ver
 
 
 def resolve(dotted: str):
-    """The object a dotted name names: the longest importable module, then attributes."""
+    """The object a dotted name names, the pages' import aliases (``np.``, ``nn.``) expanded."""
     head, _, rest = dotted.partition(".")
-    parts = ALIASES.get(head, head).split(".") + (rest.split(".") if rest else [])
-    for split in range(len(parts), 0, -1):
-        try:
-            found = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        for attribute in parts[split:]:
-            found = getattr(found, attribute)
-        return found
-    raise ImportError(dotted)
+    return resolve_name(ALIASES.get(head, head) + (f".{rest}" if rest else ""))
 
 
 def parameters(obj) -> set[str]:
