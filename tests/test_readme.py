@@ -165,3 +165,13 @@ def test_pages_read_a_checkpoint_only_from_a_run_folder_they_name(path):
     for match in re.finditer(r"(\S*)lightning_logs/version_\d", text):
         root = match.group(1).strip("`(").rstrip("/")
         assert root in roots, f"{path.name} reads {match.group(0)}... without a fit naming that run folder"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(REPO)))
+def test_only_the_api_pages_use_mkdocstrings_cross_references(path):
+    """`[text][dann_lightning.X]` renders as a link on the site only; on the repository host it shows raw."""
+    if "api" in path.relative_to(REPO).parts:
+        return
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
+    found = re.findall(r"\]\[[\w.]+\]", text)
+    assert not found, f"{path.name} uses cross-references {found}: write a relative link to a page instead"
