@@ -5,6 +5,6 @@ from dann_lightning.data import DomainDataModule
 from dann_lightning.grl import GradientReversal, grad_reverse
 from dann_lightning.module import DANNLitModule
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["CDANLitModule", "DANNLitModule", "DomainDataModule", "GradientReversal", "__version__", "grad_reverse"]

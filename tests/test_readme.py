@@ -28,12 +28,12 @@ def examples() -> list:
 
 def test_readme_is_a_front_page_with_its_example():
     assert len(README.read_bytes()) <= README_LIMIT, "README.md grew past 12 KB: move the details to docs/"
-    assert any('save_checkpoint("dann.ckpt")' in block for block in python_blocks(README.read_text())), (
-        "README lost its Lightning example"
+    lightning_page = (REPO / "docs" / "lightning.md").read_text()
+    assert any('save_checkpoint("dann.ckpt")' in block for block in python_blocks(lightning_page)), (
+        "docs/lightning.md lost the Lightning example (the one place it lives: the README links to it)"
     )
-    assert len(examples()) > len(python_blocks(README.read_text())), "docs/ lost its python examples"
     first_screen = "\n".join(README.read_text().splitlines()[:80])
-    for landmark in ("pip install", "dann-lightning fit", "python -m pytest", "## Your own tables"):
+    for landmark in ("pip install", "dann-lightning fit", "python -m pytest", "## Your own tables", "docs/workflow.md"):
         assert landmark in first_screen, f"a newcomer no longer finds {landmark!r} in the README's first 80 lines"
 
 
@@ -43,7 +43,7 @@ def test_python_example_runs(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a fresh directory each: the examples write lightning_logs/ and a checkpoint
     namespace: dict = {"__name__": "__main__"}
     exec(compile(block, "example", "exec"), namespace)  # on its own, as a reader would paste it
-    if 'save_checkpoint("dann.ckpt")' in block:  # the Lightning example of the README and docs/lightning.md
+    if 'save_checkpoint("dann.ckpt")' in block:  # the Lightning example of docs/lightning.md
         assert namespace["predicted"].shape == (512,)
         assert (tmp_path / "dann.ckpt").is_file()
 
@@ -137,3 +137,41 @@ def test_docstring_examples_render_as_code():
         if line.strip() == "Example:"
     ]
     assert not offending, f"write 'Examples:' (rendered as code in the API reference): {offending}"
+
+
+def test_the_changelog_releases_the_package_version():
+    """The newest dated section of CHANGELOG.md is the version the package (and `--version`) reports."""
+    import dann_lightning
+
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", (REPO / "CHANGELOG.md").read_text(), re.M)
+    assert released and released[0] == dann_lightning.__version__, (
+        f"CHANGELOG.md's newest release is {released[:1]}, the package says {dann_lightning.__version__}"
+    )
+
+
+# The lead rewrites these two for issue 25 (selection criteria); their commands follow when they land.
+REWRITTEN_ELSEWHERE = {REPO / "docs" / "selection.md", REPO / "docs" / "when-dann-helps.md"}
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(REPO)))
+def test_pages_read_a_checkpoint_only_from_a_run_folder_they_name(path):
+    """`lightning_logs/version_0/...` holds only under a `--trainer.default_root_dir` that a fit on the
+    same page names: every run (fit, test, predict) writes a new version under its root, so a bare
+    `lightning_logs/version_0` is some other run's after the first command."""
+    if path in REWRITTEN_ELSEWHERE:
+        pytest.skip("rewritten by issue 25")
+    text = path.read_text().replace("\\\n", " ")
+    roots = set(re.findall(r"--trainer\.default_root_dir[ =](\S+)", text))
+    for match in re.finditer(r"(\S*)lightning_logs/version_\d", text):
+        root = match.group(1).strip("`(").rstrip("/")
+        assert root in roots, f"{path.name} reads {match.group(0)}... without a fit naming that run folder"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(REPO)))
+def test_only_the_api_pages_use_mkdocstrings_cross_references(path):
+    """`[text][dann_lightning.X]` renders as a link on the site only; on the repository host it shows raw."""
+    if "api" in path.relative_to(REPO).parts:
+        return
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
+    found = re.findall(r"\]\[[\w.]+\]", text)
+    assert not found, f"{path.name} uses cross-references {found}: write a relative link to a page instead"

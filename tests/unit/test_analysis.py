@@ -21,7 +21,7 @@ from dann_lightning.analysis.scores import (
 )
 from dann_lightning.callbacks import EmbeddingPlotCallback, ProxyADistanceCallback
 from dann_lightning.errors import CheckpointError, DANNError
-from tests.conftest import make_datamodule, make_module, make_trainer
+from tests.conftest import blobs, make_datamodule, make_module, make_trainer
 
 rng = np.random.default_rng(0)
 
@@ -255,6 +255,19 @@ def test_analyze_explains_a_checkpoint_without_configuration(tmp_path):
     result = analyze_model(make_module(), make_datamodule(), embedding=None)
     assert 0.0 <= result["pad"] <= 2.0
 
+
+
+def test_analyze_reports_a_target_without_labels_without_its_oracle_column():
+    """The situation of docs/workflow.md: no target label anywhere, so no test split; the rest is reported."""
+    from dann_lightning.data import TabularDataModule
+
+    (xs, ys), (xt, _) = blobs(64, seed=1), blobs(64, shift=0.5, seed=2)
+    data = TabularDataModule(source=(xs.numpy(), ys.numpy()), target=xt.numpy(), batch_size=16)
+    with pytest.raises(DANNError, match="has no labels"):  # what analyze met before
+        data.setup("test")
+    result = analyze_model(make_module(), data, embedding=None)
+    assert 0.0 <= result["pad"] <= 2.0 and "source_val_acc" in result
+    assert not any(key.startswith("target_test") for key in result)
 
 def test_embedding_marks_classes_but_not_the_numbers_of_a_regression():
     features = torch.randn(40, 5)
