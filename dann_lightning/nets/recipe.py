@@ -134,7 +134,7 @@ def _evaluation_mode(layer: nn.Module, inputs: Any) -> None:
 class NetworkLearningRates:
     """An optimizer factory that gives the parameters of each named network of ``model`` (and of its
     candidates) its multiplier: it splits the parameter groups it is given by network and multiplies
-    their ``lr_scale`` (which [`build_optimizer`][dann_lightning.optimization.build_optimizer] applies).
+    their ``lr_scale`` (which ``optimization.build_optimizer`` applies).
 
     Args:
         factory: the optimizer factory it wraps.
