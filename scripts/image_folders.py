@@ -8,7 +8,7 @@
    PyTorch loop decoding the same files with PIL in the same number of workers and doing the same
    DANN step with the same networks.
 
-    nice -n 10 python scripts/image_folders.py                # all three (about 6 min on 2 busy cores)
+    nice -n 10 python scripts/image_folders.py                # all three (about 12 min on 2 busy cores)
     nice -n 10 python scripts/image_folders.py --only memory  # one of accuracy, memory, throughput
 
 Each measurement runs in a fresh process (python scripts/image_folders.py --child ...).
@@ -32,6 +32,7 @@ IMAGES_PER_CLASS = 2000  # 10 classes x 2000 = 20,000 images, half source, half 
 SMALL_PER_CLASS = 200  # 2,000 images
 WORKERS = 2  # per domain loader, in both the module and the plain loop
 BATCH = 64
+EPOCHS = 10  # of the accuracy runs: 12 steps each (811 source images / 64)
 
 
 def write_noise_folders(root: Path, per_class: int) -> None:
@@ -59,25 +60,21 @@ def link_subset(big: Path, small: Path, per_class: int) -> None:
                 os.link(path, target)
 
 
-def networks():
+def networks(light: bool = False):
+    """The paper's MNIST network and heads; ``light``: narrow convolutions (8, 16), so that the
+    throughput runs measure the data path more than the arithmetic."""
     from dann_lightning.nets import MLP, DomainDiscriminator, MNISTFeatures
 
-    return MNISTFeatures(image_size=28), MLP(768, [100], 10), DomainDiscriminator(768, [100])
+    features = MNISTFeatures(image_size=28, channels=(8, 16) if light else (32, 48))
+    return features, MLP(features.out_features, [100], 10), DomainDiscriminator(features.out_features, [100])
 
 
 def quiet_trainer(**kwargs):
     import lightning as L
 
-    options = {
-        "accelerator": "cpu",
-        "devices": 1,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "num_sanity_val_steps": 0,
-    }
-    return L.Trainer(**(options | kwargs))
+    quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    quiet |= {"enable_model_summary": False, "num_sanity_val_steps": 0}
+    return L.Trainer(accelerator="cpu", devices=1, **(quiet | kwargs))
 
 
 # ----------------------------------------------------------------------------------------- children
@@ -107,27 +104,34 @@ def child_accuracy(seed: int, path: str, folder: str) -> dict:
     L.seed_everything(seed, verbose=False)
     features, classifier, discriminator = networks()
     model = DANNLitModule(features, classifier, discriminator, num_classes=10, lambda_max=1.0)
-    trainer = quiet_trainer(max_epochs=25, check_val_every_n_epoch=25, limit_val_batches=2)
+    trainer = quiet_trainer(max_epochs=EPOCHS, check_val_every_n_epoch=EPOCHS, limit_val_batches=2)
     trainer.fit(model, data)
     tested = trainer.test(model, data, verbose=False)[0]
     return {"seed": seed, "path": path, "target_acc": tested["test/target_acc"]}
 
 
-def child_memory(folder: str, streaming: bool) -> dict:
-    from dann_lightning import DANNLitModule
+def noise_data(folder: str, streaming: bool):
+    """The generated folder as the memory and throughput runs read it: 28 px, pixel values / 255."""
     from dann_lightning.data import ImageFolderDataModule
 
-    peak = PeakMemory()
-    data = ImageFolderDataModule(
-        str(Path(folder) / "source"),
-        str(Path(folder) / "target"),
+    root = Path(folder)
+    return ImageFolderDataModule(
+        str(root / "source"),
+        str(root / "target"),
         image_size=28,
         normalize="none",
         streaming=streaming,
         batch_size=BATCH,
         num_workers=WORKERS,
     )
-    model = DANNLitModule(*networks(), num_classes=10)
+
+
+def child_memory(folder: str, streaming: bool) -> dict:
+    from dann_lightning import DANNLitModule
+
+    peak = PeakMemory()
+    data = noise_data(folder, streaming)
+    model = DANNLitModule(*networks(light=True), num_classes=10)
     quiet_trainer(max_epochs=1, limit_val_batches=0).fit(model, data)
     images = sum(len(dataset) for dataset in (data.source_train, data.target_train, data.source_val, data.target_val))
     return {"images": images, "streaming": streaming, "peak_mib": peak.stop() / 2**20}
@@ -147,32 +151,15 @@ WARMUP = 10
 
 
 def module_rate(folder: str, steps: int) -> float:
-    import lightning as L
-
     from dann_lightning import DANNLitModule
-    from dann_lightning.data import ImageFolderDataModule
+    from dann_lightning.experiments.timing import StepTimer
 
-    class Clock(L.Callback):
-        def on_train_batch_start(self, trainer, module, batch, batch_idx):
-            if batch_idx == WARMUP:
-                self.start = time.perf_counter()
-
-        def on_train_end(self, trainer, module):
-            self.stop = time.perf_counter()
-
-    data = ImageFolderDataModule(
-        str(Path(folder) / "source"),
-        str(Path(folder) / "target"),
-        image_size=28,
-        normalize="none",
-        streaming=True,
-        batch_size=BATCH,
-        num_workers=WORKERS,
-    )
-    model = DANNLitModule(*networks(), num_classes=10, optimizer=lambda p: torch_sgd(p))
-    clock = Clock()
-    quiet_trainer(max_steps=steps, limit_val_batches=0, callbacks=[clock]).fit(model, data)
-    return (steps - WARMUP) * 2 * BATCH / (clock.stop - clock.start)
+    data = noise_data(folder, streaming=True)
+    model = DANNLitModule(*networks(light=True), num_classes=10, optimizer=torch_sgd)
+    timer = StepTimer()  # start to start of each batch: its fetch included
+    quiet_trainer(max_steps=steps, limit_val_batches=0, callbacks=[timer]).fit(model, data)
+    timed = timer.times[WARMUP:]
+    return len(timed) * 2 * BATCH / sum(timed)
 
 
 def torch_sgd(params):
@@ -216,7 +203,7 @@ def plain_loop_rate(folder: str, steps: int) -> float:
             persistent_workers=True,
         )
 
-    features, classifier, discriminator = networks()
+    features, classifier, discriminator = networks(light=True)
     parameters = [p for net in (features, classifier, discriminator) for p in net.parameters()]
     optimizer = torch_sgd(parameters)
     source, target = iter(loader("source")), iter(loader("target"))
@@ -227,7 +214,7 @@ def plain_loop_rate(folder: str, steps: int) -> float:
         z = features(torch.cat([xs, xt]))
         loss = F.cross_entropy(classifier(z[:BATCH]), ys)
         domains = torch.cat([torch.zeros(BATCH), torch.ones(BATCH)])
-        loss = loss + F.binary_cross_entropy_with_logits(discriminator(grad_reverse(z, 0.1)).squeeze(1), domains)
+        loss = loss + F.binary_cross_entropy_with_logits(discriminator(grad_reverse(z, 0.1)).reshape(-1), domains)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -330,7 +317,7 @@ def memory(big: Path, small: Path) -> None:
 
 def throughput(big: Path, steps: int) -> None:
     rates: dict[str, list[float]] = {"plain loop": [], "ImageFolderDataModule": []}
-    for _ in range(2):  # interleaved, so that a busy spell on the shared machine hits both
+    for _ in range(3):  # interleaved, so that a busy spell on the shared machine hits both
         for kind in rates:
             rates[kind].append(run_child("throughput", str(big), kind, str(steps))["images_per_s"])
     plain, ours = (statistics.median(rates[k]) for k in rates)
@@ -345,7 +332,7 @@ def throughput(big: Path, steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["accuracy", "memory", "throughput"])
-    parser.add_argument("--steps", type=int, default=150, help="training steps per throughput run")
+    parser.add_argument("--steps", type=int, default=60, help="training steps per throughput run")
     parser.add_argument("--work", help="folder for the generated images (default: a temporary one)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -232,3 +232,13 @@ def test_export_writes_the_resize_crop_and_normalisation_it_expects(folders, tmp
     assert "resized to 10x10" in contract["input"] and "centre 8x8 cropped" in contract["input"]
     assert "imagenet normalisation is folded into the model" in contract["input"]
     np.testing.assert_allclose(contract["preprocessing"]["mean"], np.array(IMAGENET_MEAN) * 255, rtol=1e-6)
+
+
+def test_it_implements_the_data_module_contract(folders):
+    from dann_lightning.data.contract import domain_data
+
+    data = data_module(folders)
+    assert domain_data(data) is data
+    data.setup("fit")
+    assert data.num_classes == 2 and data.task == "classification" and data.example_input().shape == (2, 3, 8, 8)
+    assert data.prediction_ids()[0] == "path" and len(data.prediction_ids()[1]) == 12  # the whole target folder
