@@ -66,7 +66,7 @@ def list_class_folders(root: str | Path, classes: Sequence[str] | None = None, *
         >>> import tempfile, pathlib
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> for name in ["cat/a.png", "cat/b.jpg", "dog/c.png", "dog/notes.txt"]:
-        ...     (root / name).parent.mkdir(exist_ok=True); (root / name).write_bytes(b"")
+        ...     (root / name).parent.mkdir(exist_ok=True); _ = (root / name).write_bytes(b"")
         >>> listing = list_class_folders(root)
         >>> listing.classes, listing.labels.tolist(), listing.ignored
         (['cat', 'dog'], [0, 0, 1], 1)
