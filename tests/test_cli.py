@@ -115,7 +115,8 @@ def test_an_unknown_config_name_lists_the_builtin_ones(tmp_path, monkeypatch):
         cli_main(["fit", "--config", "digts"])
     assert exit_info.value.code == (
         "dann-lightning: error: --config 'digts' is neither a file nor a built-in config; the built-in configs are: "
-        "digits, digits_cdan, digits_source_only, digits_target_only, mnist_mnistm, moons, moons_cdan, moons_manual, "
+        "digits, digits_cdan, digits_source_only, digits_target_only, image_folders_offline, image_folders_resnet, "
+        "mnist_mnistm, moons, moons_cdan, moons_manual, "
         "moons_select, moons_source_only, moons_target_only, regression_example, regression_files, "
         "regression_source_only, tabular_example, tabular_files "
         "(`dann-lightning configs` says what each runs)"
