@@ -150,14 +150,10 @@ class ImageFolderDataModule(DomainDataModule):
             raise ConfigurationError("ImageFolderDataModule needs source_root and target_root (folders of images)")
         on_bad = h.on_bad_image
         source = list_class_folders(h.source_root, role="source")
-        target = (
-            list_class_folders(h.target_root, source.classes, role="target")
-            if h.target_labels
-            else (list_images(h.target_root, role="target"))
-        )
-        test = target
-        if h.target_test_root is not None:
-            test = list_class_folders(h.target_test_root, source.classes, role="target test")
+        if h.target_labels:
+            target = list_class_folders(h.target_root, source.classes, role="target")
+        else:
+            target = list_images(h.target_root, role="target")
         self.class_names = source.classes
         rng = np.random.default_rng(h.seed)
         checked = {
@@ -173,9 +169,10 @@ class ImageFolderDataModule(DomainDataModule):
                 listing.subset(order[n_val:]),
             )
         # Without a test folder, the whole target folder (the Office protocol: its labels are never trained on).
-        splits["target_test"] = (
-            checked["target"] if test is target else (readable_listing(self._subset(test, rng), on_bad, "target test"))
-        )
+        splits["target_test"] = checked["target"]
+        if h.target_test_root is not None:
+            test = list_class_folders(h.target_test_root, source.classes, role="target test")
+            splits["target_test"] = readable_listing(self._subset(test, rng), on_bad, "target test")
         return splits
 
     def _subset(self, listing: ImageListing, rng: np.random.Generator) -> ImageListing:
