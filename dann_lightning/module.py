@@ -25,6 +25,7 @@ from dann_lightning.lambda_search import DEFAULT_LAMBDA_CANDIDATES, LambdaKeep, 
 from dann_lightning.losses import weighted_domain_loss
 from dann_lightning.metrics import DomainMetrics, loader_domain
 from dann_lightning.nets import compile_networks, default_discriminator, features_of_both_domains, features_of_domain
+from dann_lightning.nets.recipe import RECIPE_OPTIONS, apply_recipe
 from dann_lightning.optimization import OPTIMIZATION_MODES
 from dann_lightning.options import ClipAlgorithm, FeaturePass, OptimizationMode, check_options
 from dann_lightning.progress import training_progress
@@ -86,6 +87,9 @@ class DANNLitModule(RunGuards):
         compile: ``torch.compile`` the networks in place (``True``, or a dict of its arguments).
         selection_scores: [label-free scores][dann_lightning.selection] logged as ``val/<name>`` (default: all).
         num_sources: source domains per batch (the discriminator tells ``num_sources + 1`` apart).
+        lr_multipliers: learning-rate factor per network, ``{"feature_extractor": 0.1}``.
+        bottleneck_dim: append ``Linear -> BatchNorm1d -> ReLU -> Dropout(0.5)`` of this width to the feature extractor.
+        freeze_batch_norm: keep the feature extractor's batch-norm statistics as loaded while training.
     """
 
     def __init__(
@@ -122,9 +126,12 @@ class DANNLitModule(RunGuards):
         compile: bool | dict[str, Any] = False,
         selection_scores: Sequence[SelectionScoreName] | None = None,
         num_sources: int = 1,
+        lr_multipliers: dict[str, float] | None = None,
+        bottleneck_dim: int | None = None,
+        freeze_batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        options = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
+        options = {key: value for key, value in locals().items() if key not in ("self", "__class__", *RECIPE_OPTIONS)}
         check_options(**options)
         self.save_hyperparameters(ignore=[] if compat.instantiated_from_config() else PYTHON_OBJECT_ARGS)
         self.optimization = OPTIMIZATION_MODES[optimization]()
@@ -135,6 +142,7 @@ class DANNLitModule(RunGuards):
         self.divergence_watch = DivergenceWatch()  # run from the hooks of RunGuards
         self.optimizer_factory = optimizer
         self.discriminator_optimizer_factory = discriminator_optimizer or optimizer
+        apply_recipe(self, lr_multipliers, bottleneck_dim, freeze_batch_norm)  # before the candidates copy the networks
         self.num_sources = num_sources
         self.domain_head = DomainHead(num_sources)
         self.num_classes: int | None = num_classes

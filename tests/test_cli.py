@@ -15,6 +15,7 @@ from dann_lightning import DANNLitModule, builtin_configs
 from dann_lightning.cli import BUILTIN_CONFIG, build_cli, cli_main, with_builtin_config
 from dann_lightning.data import ShiftDataModule
 from tests.conftest import REPO, make_datamodule, make_module, make_trainer
+from tests.image_folders import RESNET_CONFIG_STAND_IN, write_digits_user_files, write_office_user_files
 from tests.unit.test_file_loaders import write_mnist_mnistm_user_files
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -27,9 +28,13 @@ USER_FILES: dict[str, Callable[[Path], None]] = {
         REPO / "examples" / "regression", root / "examples" / "regression"
     ),
     "mnist_mnistm.yaml": write_mnist_mnistm_user_files,
+    "image_folders_offline.yaml": write_digits_user_files,
+    "image_folders_resnet.yaml": write_office_user_files,
 }
 # Configs whose data, as shipped, has no labelled target rows to test on: what `test` adds.
 TEST_ROWS = {"tabular_files.yaml": ["--data.init_args.target_test=examples/tabular/target_test.csv"]}
+# Configs that need what this machine lacks (torchvision): the stand-in they run with here.
+STAND_INS = {"image_folders_resnet.yaml": RESNET_CONFIG_STAND_IN}
 QUICK = [
     "--trainer.max_epochs=1",
     "--trainer.check_val_every_n_epoch=1",
@@ -110,7 +115,8 @@ def test_an_unknown_config_name_lists_the_builtin_ones(tmp_path, monkeypatch):
         cli_main(["fit", "--config", "digts"])
     assert exit_info.value.code == (
         "dann-lightning: error: --config 'digts' is neither a file nor a built-in config; the built-in configs are: "
-        "digits, digits_cdan, digits_source_only, digits_target_only, mnist_mnistm, moons, moons_cdan, moons_manual, "
+        "digits, digits_cdan, digits_source_only, digits_target_only, image_folders_offline, image_folders_resnet, "
+        "mnist_mnistm, moons, moons_cdan, moons_manual, "
         "moons_select, moons_source_only, moons_target_only, regression_example, regression_files, "
         "regression_source_only, tabular_example, tabular_files "
         "(`dann-lightning configs` says what each runs)"
@@ -299,7 +305,7 @@ def test_every_shipped_config_fits_tests_and_reloads(tmp_path, monkeypatch, conf
     monkeypatch.chdir(tmp_path)
     if config.name in USER_FILES:
         USER_FILES[config.name](tmp_path)
-    test_rows = TEST_ROWS.get(config.name, [])
+    test_rows = TEST_ROWS.get(config.name, []) + STAND_INS.get(config.name, [])
     # By name: the packaged copy of the config.
     cli = build_cli(["fit", "--config", config.stem, *test_rows, *QUICK, *quiet(tmp_path)])
     checkpoint = cli.trainer.checkpoint_callback.best_model_path

@@ -4,6 +4,7 @@ module for every generated shift (the generators themselves live in ``dann_light
 from dann_lightning.data.digits import DigitsDataModule, make_digits_shift
 from dann_lightning.data.domain import DomainDataModule
 from dann_lightning.data.image_files import ImageFilesDataModule
+from dann_lightning.data.image_folder import ImageFolderDataModule
 from dann_lightning.data.moons import MoonsDataModule, make_moons_shift
 from dann_lightning.data.regression_shift import RegressionShiftDataModule, make_regression_shift
 from dann_lightning.data.shift import ShiftDataModule
@@ -14,6 +15,7 @@ __all__ = [
     "DigitsDataModule",
     "DomainDataModule",
     "ImageFilesDataModule",
+    "ImageFolderDataModule",
     "MoonsDataModule",
     "RegressionShiftDataModule",
     "ShiftDataModule",

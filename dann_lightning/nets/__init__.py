@@ -6,6 +6,8 @@
 | ``nets.domain_norm`` | ``DomainBatchNorm`` and the norm layers of the image networks |
 | ``nets.images`` | the paper's CNNs (``MNISTFeatures``, ``SVHNFeatures``) |
 | ``nets.backbones`` | ``ResNetFeatures``, local weights, per-network learning rates |
+| ``nets.pretrained`` | ``Backbone``: any network by import path, its head removed, its weights |
+| ``nets.recipe`` | the pretrained-backbone recipe: ``lr_multipliers``, bottleneck, frozen batch norm |
 """
 
 from dann_lightning.nets.backbones import (
@@ -36,6 +38,8 @@ from dann_lightning.nets.mlp import (
     default_discriminator,
     make_activation,
 )
+from dann_lightning.nets.pretrained import Backbone
+from dann_lightning.nets.recipe import WithBottleneck, freeze_batch_norm_statistics
 
 __all__ = [
     "ACTIVATIONS",
@@ -43,6 +47,7 @@ __all__ = [
     "MLP",
     "NORMS",
     "RESNETS",
+    "Backbone",
     "DomainBatchNorm",
     "DomainDiscriminator",
     "MNISTFeatures",
@@ -50,10 +55,12 @@ __all__ = [
     "ResNetArch",
     "ResNetFeatures",
     "SVHNFeatures",
+    "WithBottleneck",
     "compile_networks",
     "default_discriminator",
     "features_of_both_domains",
     "features_of_domain",
+    "freeze_batch_norm_statistics",
     "has_domain_norm",
     "load_backbone_weights",
     "make_activation",

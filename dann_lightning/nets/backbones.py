@@ -77,6 +77,7 @@ class ResNetFeatures(nn.Module):
         self.backbone = backbone
         self.lr_scale = float(scale)
         self.freeze_batch_norm = freeze_batch_norm
+        self.pretrained = weights is not None  # ImageFolderDataModule(normalize="auto") reads it
 
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone(x)
@@ -94,8 +95,14 @@ class ResNetFeatures(nn.Module):
         return [{"params": list(self.parameters()), "lr_scale": self.lr_scale}]
 
 
-def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
-    """Load a local state dict into ``backbone``, ignoring its ``fc.*`` head; errors name the file."""
+def load_backbone_weights(backbone: nn.Module, path: str | Path, *, head: str | None = "fc") -> None:
+    """Load a local state dict into ``backbone``, its ``head.*`` entries ignored (the classification
+    layer the backbone drops); an error names the file and the first keys that do not fit.
+
+    Raises:
+        MissingFileError: the file does not exist.
+        CheckpointError: it is not a state dict, or its keys or shapes do not fit ``backbone``.
+    """
     file = Path(path)
     if not file.is_file():
         raise MissingFileError(
@@ -109,17 +116,28 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"weights file {file} holds a {type(state).__name__}, expected a state dict")
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    try:
-        missing, unexpected = backbone.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # a tensor of another shape
-        raise CheckpointError(f"weights file {file} does not fit the network: {error}") from error
-    missing = [k for k in missing if not k.startswith("fc.")]
-    if missing or unexpected:
+    prefix = f"{head}." if head else None
+    state = {k: v for k, v in state.items() if prefix is None or not k.startswith(prefix)}
+    expected = {k: v for k, v in backbone.state_dict().items() if prefix is None or not k.startswith(prefix)}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)}, network {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and isinstance(state[k], Tensor) and state[k].shape != v.shape
+    ]
+    if missing or unexpected or shapes:
         raise CheckpointError(
-            f"weights file {file} does not fit the network: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            f"weights file {file} does not fit the network: missing {_first(missing)}, unexpected "
+            f"{_first(unexpected)}{f', other shapes {_first(shapes)}' if shapes else ''} (keys of the "
+            f"network: {_first(list(expected))}); give the weights of this architecture"
         )
+    backbone.load_state_dict(state, strict=False)
+
+
+def _first(keys: list[str], count: int = 5) -> str:
+    """The first ``count`` of ``keys`` as a list, with how many there are when there are more."""
+    return f"{keys[:count]}" if len(keys) <= count else f"{keys[:count]} (and {len(keys) - count} more)"
 
 
 def parameter_groups(*modules: nn.Module) -> list[dict] | None:
