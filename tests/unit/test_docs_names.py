@@ -194,7 +194,8 @@ def check_command(words: list[str]) -> list[str]:
         if word in ("--config", "-c") and index + 1 < len(words):
             config = words[index + 1]
             is_file = (REPO / config).is_file() or config.startswith("my_")  # the pages' own examples
-            if not is_file and config not in builtin_configs.names():
+            copied = config.removesuffix(".yaml") in builtin_configs.names()  # `dann-lightning configs NAME --out .`
+            if not is_file and config not in builtin_configs.names() and not copied:
                 problems.append(f"--config {config}: no built-in config of that name")
     return problems
 

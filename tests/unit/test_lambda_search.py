@@ -79,7 +79,9 @@ def _first(module):
 
 
 def test_the_kept_candidate_is_the_model_and_its_scores_are_logged(tmp_path):
-    model = make_module(lambda_max="auto", lambda_candidates=CANDIDATES)
+    model = make_module(
+        lambda_max="auto", lambda_candidates=CANDIDATES, lambda_criterion="consistency", lambda_margin=0.0
+    )
     trainer = make_trainer(tmp_path, max_epochs=3)
     trainer.fit(model, make_datamodule())
     search = model.lambda_search
@@ -104,7 +106,7 @@ def test_source_only_kept_is_said_plainly(tmp_path):
     x, _ = blobs(64, seed=1)
     data = make_datamodule(target_train=TensorDataset(x), target_val=TensorDataset(x))
     model = make_module(lambda_max="auto", lambda_candidates=(0.0, 1e-12), optimizer=torch.optim.SGD)
-    said = "adaptation did not help on this data by consistency .*; the source-only model is kept"
+    said = "adaptation did not help on this data by iwa .*; the source-only model is kept"
     with pytest.warns(UserWarning, match=said):
         make_trainer(tmp_path, max_epochs=1).fit(model, data)
     assert model.lambda_search.chosen_lambda == 0.0
@@ -145,7 +147,7 @@ def _networks():
         ({"lambda_candidates": (0.0, {"lambda_max": 1.0, "label_shift": "yes"})}, "label_shift must be true or false"),
         ({"lambda_keep": "average"}, "unknown lambda_keep 'average'; valid: 'best', 'combination'"),
         (
-            {"lambda_keep": "combination"},
+            {"lambda_keep": "combination", "lambda_criterion": "consistency"},
             r"lambda_keep='combination' weighs the candidates .* use lambda_criterion in \['iwa'\]",
         ),
         ({"lambda_margin": -1.0}, "lambda_margin must be a finite number >= 0"),
@@ -193,7 +195,7 @@ def test_sklearn_auto_reports_the_choice(criterion):
     assert all(np.isfinite(score) for score in clf.lambda_scores_.values())
     fixed = DANNClassifier(hidden_features=(8,), max_epochs=1, random_state=0)
     fixed.fit(x.numpy(), y.numpy(), X_target=x_target.numpy())
-    assert fixed.lambda_max_ == 1.0 and fixed.lambda_scores_ == {}
+    assert fixed.lambda_max_ == 0.03 and fixed.lambda_scores_ == {}
 
 
 def test_loading_weights_brings_their_choice_without_a_stale_copy(tmp_path):
