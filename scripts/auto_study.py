@@ -23,15 +23,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from dann_lightning.experiments.auto_report import criteria_table, ranked_summary, study_results
-from dann_lightning.experiments.auto_study import study_run
+from dann_lightning.experiments.auto_study import KNOWN_TASKS, peer_run, study_run
 from dann_lightning.experiments.suite import (
-    ALL_TASKS,
     NETWORKS,
     QUICK_NETWORKS,
     QUICK_TASKS,
     TASKS,
     check_names,
-    run_job,
 )
 from dann_lightning.experiments.suite_report import pair_table
 from dann_lightning.selection import SCORE_SPECS
@@ -80,9 +78,8 @@ def main() -> None:
 def run(args: argparse.Namespace) -> tuple[dict, dict]:
     from dann_lightning.experiments.heldout import HELDOUT_TASKS
 
-    tasks_known = {**ALL_TASKS, **HELDOUT_TASKS}
     default = list(HELDOUT_TASKS) if args.heldout else (QUICK_TASKS if args.quick else list(TASKS))
-    tasks = check_names("task", args.tasks or default, tasks_known, program="auto_study")
+    tasks = check_names("task", args.tasks or default, KNOWN_TASKS, program="auto_study")
     networks = check_names("network", args.networks, NETWORKS, program="auto_study")
     pairs = [(task, network) for task in tasks for network in networks]
     study_jobs = [(t, n, seed, args.epochs, args.batch_size) for t, n in pairs for seed in range(args.seeds)]
@@ -92,7 +89,7 @@ def run(args: argparse.Namespace) -> tuple[dict, dict]:
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         studied = list(pool.map(study_run, study_jobs))
-        peered = list(pool.map(run_job, peer_jobs))
+        peered = list(pool.map(peer_run, peer_jobs))
     records: dict = {}
     peers: dict = {}
     for job, record in zip(study_jobs, studied, strict=True):

@@ -21,7 +21,8 @@ from scipy.stats import spearmanr
 
 from dann_lightning import DANNLitModule
 from dann_lightning.choice import choose, combine, iwa_weights
-from dann_lightning.experiments.suite import ALL_TASKS, NETWORKS
+from dann_lightning.experiments.heldout import HELDOUT_TASKS
+from dann_lightning.experiments.suite import ALL_TASKS, NETWORKS, run_job, target_accuracy
 from dann_lightning.quiet import quiet_trainer
 from dann_lightning.selection import SCORE_SPECS
 
@@ -54,6 +55,8 @@ CANDIDATE_SETS: dict[str, tuple[str, ...]] = {
 }
 """Candidate sets the criteria choose within; each includes source-only first."""
 MARGINS = (0.0, 1.0, 2.0)
+KNOWN_TASKS = {**ALL_TASKS, **HELDOUT_TASKS}
+"""The suite's tasks and the held-out ones, by name."""
 
 
 def study_run(job: tuple[str, str, int, int, int]) -> dict[str, float]:
@@ -63,7 +66,7 @@ def study_run(job: tuple[str, str, int, int, int]) -> dict[str, float]:
     torch.set_num_threads(1)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    task = ALL_TASKS[task_name].draw(seed)
+    task = KNOWN_TASKS[task_name].draw(seed)
     L.seed_everything(seed, verbose=False)
     networks = NETWORKS[network_name].build(task.in_features, task.num_classes)
     model = DANNLitModule(
@@ -106,6 +109,18 @@ def _spearman(a: list[float], b: list[float]) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant side: NaN, said in the report
         return float(spearmanr(a, b).statistic)
+
+
+def peer_run(job: tuple[str, str, str, int, int, int]) -> float:
+    """The suite's ``run_job`` for any task of [`KNOWN_TASKS`][dann_lightning.experiments.auto_study.KNOWN_TASKS]."""
+    task_name, network_name, contender, seed, epochs, batch = job
+    if task_name in ALL_TASKS:
+        return run_job(job)
+    torch.set_num_threads(1)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    task = KNOWN_TASKS[task_name].draw(seed)
+    return target_accuracy(task, NETWORKS[network_name], contender, seed, epochs, batch)
 
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
