@@ -360,13 +360,14 @@ def check_lambda_search(
     lambda_candidates: Sequence[Any],
     lambda_criterion: str,
     lambda_keep: str = "best",
-    lambda_margin: float = 1.0,
+    lambda_margin: float | None = None,
     objectives: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise ConfigurationError naming a bad ``lambda_max="auto"`` option."""
     check_choice("lambda_criterion", lambda_criterion, LambdaCriterion)
     check_choice("lambda_keep", lambda_keep, LambdaKeep)
-    check_real("lambda_margin", lambda_margin, minimum=0.0)
+    if lambda_margin is not None:
+        check_real("lambda_margin", lambda_margin, minimum=0.0)
     if lambda_keep == "combination" and not SCORE_SPECS[lambda_criterion].can_combine:
         combining = [name for name, spec in SCORE_SPECS.items() if spec.can_combine]
         raise ConfigurationError(
@@ -406,7 +407,7 @@ def make_candidates(model: nn.Module, scores: Sequence[str]) -> Candidates:
         num_classes=task.width,
         sample_losses=task.sample_losses,
         keep=hp.lambda_keep,
-        margin=hp.lambda_margin,
+        margin=task.default_lambda_margin if hp.lambda_margin is None else hp.lambda_margin,
         mcc_temperature=hp.mcc_temperature,
         logged_scores=scores,
     )

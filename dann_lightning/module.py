@@ -67,7 +67,8 @@ class DANNLitModule(RunGuards):
         lambda_keep: ``lambda_max="auto"``: ``"best"`` candidate, or the IWA ``"combination"`` of all
             (with ``lambda_criterion="iwa"``).
         lambda_margin: ``lambda_max="auto"``: keep an adapted candidate only if it beats source-only
-            by more than this many standard errors over the validation rows.
+            by more than this many standard errors over the validation rows (default: the task's,
+            1 for classification, 2 for regression).
         mcc_weight: weight of the minimum class confusion loss on target predictions (Jin et al., 2020).
         mcc_temperature: MCC's softmax temperature.
         entropy_weight: weight of the target prediction entropy (entropy minimisation).
@@ -107,7 +108,7 @@ class DANNLitModule(RunGuards):
         lambda_candidates: Sequence[float | dict[str, Any]] = DEFAULT_LAMBDA_CANDIDATES,
         lambda_criterion: LambdaCriterion = "iwa",
         lambda_keep: LambdaKeep = "best",
-        lambda_margin: float = 1.0,
+        lambda_margin: float | None = None,
         mcc_weight: float = 0.0,
         mcc_temperature: float = 2.5,
         entropy_weight: float = 0.0,

@@ -36,7 +36,7 @@ def check_options(
     lambda_candidates: Any,
     lambda_criterion: str,
     lambda_keep: str,
-    lambda_margin: float,
+    lambda_margin: float | None,
     mcc_weight: float,
     mcc_temperature: float,
     entropy_weight: float,

@@ -61,7 +61,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
         lambda_criterion: str | None = None,
         lambda_keep: str | None = None,
-        lambda_margin: float = 1.0,
+        lambda_margin: float | None = None,
         mcc_weight: float = 0.0,
         label_shift: bool = False,
         validation_fraction: float = 0.2,
@@ -323,7 +323,8 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         lambda_keep: with ``lambda_max="auto"``: ``"best"`` or ``"combination"`` (IWA, with
             ``lambda_criterion="iwa"``); ``None``: the estimator's default.
         lambda_margin: with ``lambda_max="auto"``: keep an adapted candidate only if it beats
-            source-only by more than this many standard errors over the validation rows.
+            source-only by more than this many standard errors over the validation rows; ``None``:
+            the task's (1 here, 2 for the regressor).
         mcc_weight: weight of the minimum class confusion loss (classifier only).
         label_shift: reweigh source rows by estimated class ratios (IWDAN; classifier only).
         validation_fraction: with ``lambda_max="auto"`` and a criterion that needs source labels
@@ -408,8 +409,9 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
 
     Two defaults differ from the classifier's: ``lambda_max`` is 0.1 (on the regression shifts of
     ``docs/regression.md`` 1.0 cost 18-64% in target RMSE, 0.1 cost 2-15%, and no setting beat
-    source-only), and ``lambda_max="auto"`` scores its candidates with ``"dev"``, the one criterion
-    that needs no classes. Like the classifier, a subclass whose ``fit(X, y)`` calls
+    source-only), and ``lambda_max="auto"`` keeps an adapted candidate only two standard errors
+    ahead of source-only by ``"iwa"`` (at one, a small split kept a losing candidate:
+    ``python scripts/regression_auto.py``). Like the classifier, a subclass whose ``fit(X, y)`` calls
     ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator``
     (``tests/integration/test_sklearn_regressor_end_to_end.py``).
 
@@ -437,7 +439,7 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
 
     _task = "regression"
     _default_lambda_max = 0.1
-    _default_lambda_criterion = "dev"
+    _default_lambda_criterion = "iwa"
 
     def fit(self, X: Any, y: Any, X_target: Any = None) -> DANNRegressor:
         """Train on source rows ``X`` with numeric targets ``y``, shape ``(n_samples,)``, and

@@ -48,6 +48,7 @@ class ClassificationTask:
 
     name = "classification"
     has_classes = True  # outputs are class logits
+    default_lambda_margin = 1.0  # lambda_max="auto", measured on the shift suite (docs/when-dann-helps.md)
     metric_names = ("acc",)
     selection_scores = ("entropy", "im", "snd", "dev")
 
@@ -102,6 +103,7 @@ class RegressionTask:
 
     name = "regression"
     has_classes = False
+    default_lambda_margin = 2.0  # lambda_max="auto": at 1, a small regression split kept a losing candidate
     metric_names = ("mae", "rmse", "r2")
     selection_scores = REGRESSION_SCORES
 

@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), help=f"shifts to run (default {list(KINDS)})")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS), help="which rows to run")
     parser.add_argument("--json", help="also write the per-seed RMSEs here (what scripts/figures.py draws)")
     args = parser.parse_args()
     print("python scripts/" + Path(sys.argv[0]).name + " " + " ".join(sys.argv[1:]), flush=True)
@@ -41,10 +42,11 @@ def main() -> None:
             ]
             for kind in args.kinds
             for name, overrides in RUNS.items()
+            if name in args.runs
         }
         tables = {}
         for kind in args.kinds:
-            results = {name: [future.result() for future in futures[kind, name]] for name in RUNS}
+            results = {name: [future.result() for future in futures[kind, name]] for name in args.runs}
             print("\n" + report(kind, args.seeds, results), flush=True)
             tables[kind] = results
     if args.json:

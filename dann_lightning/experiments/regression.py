@@ -1,8 +1,7 @@
 """Target test RMSE of source-only, DANN and the target-only oracle on the regression shifts, as
 ``configs/regression_example.yaml`` trains them (``scripts/regression_results.py``).
 
-The goal of issue 17 on each synthetic shift: DANN's median target RMSE <= 0.85 x source-only's,
-and no seed where DANN is worse than source-only by more than 5%.
+Each DANN row is compared with source-only: the median RMSE ratio and the worst seed's.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ CONFIG = "configs/regression_example.yaml"
 RUNS = {
     "source-only": ["--model.init_args.lambda_max=0"],
     "DANN": [],
+    "DANN, lambda_max=auto": ["--model.init_args.lambda_max=auto"],
     "target-only (oracle)": ["--data.init_args.train_on=target", "--model.init_args.lambda_max=0"],
 }
 KINDS = {
@@ -32,7 +32,7 @@ def run_regression(kind: str, seed: int, overrides: list[str], threads: int) -> 
 
 
 def report(kind: str, seeds: int, results: dict[str, list[dict]]) -> str:
-    """The table of one shift's runs, and whether DANN met the goal of issue 17 on it."""
+    """The table of one shift's runs, and each DANN row against source-only."""
     lines = [
         f"**{KINDS.get(kind, kind)}**: target test RMSE over {seeds} seeds (lower is better)",
         "",
@@ -45,14 +45,13 @@ def report(kind: str, seeds: int, results: dict[str, list[dict]]) -> str:
             f"| {name} | {statistics.median(rmse):.3f} | {statistics.median(r['r2'] for r in runs):.3f} | "
             f"{' '.join(f'{value:.3f}' for value in rmse)} | {statistics.mean(r['seconds'] for r in runs):.1f} |"
         )
+    if "source-only" not in results:
+        return "\n".join(lines)
     source = [r["rmse"] for r in results["source-only"]]
-    dann = [r["rmse"] for r in results["DANN"]]
-    ratio = statistics.median(dann) / statistics.median(source)
-    worst = max(d / s for d, s in zip(dann, source, strict=True))
-    met = ratio <= 0.85 and worst <= 1.05
-    lines += [
-        "",
-        f"DANN / source-only median RMSE: {ratio:.3f} (goal <= 0.85); worst seed DANN / source-only: {worst:.3f} "
-        f"(goal <= 1.05): goal {'met' if met else 'missed'}",
-    ]
+    lines.append("")
+    for name in (name for name in results if name in ("DANN", "DANN, lambda_max=auto")):
+        runs = [r["rmse"] for r in results[name]]
+        ratio = statistics.median(runs) / statistics.median(source)
+        worst = max(d / s for d, s in zip(runs, source, strict=True))
+        lines.append(f"{name} / source-only median RMSE: {ratio:.3f}; worst seed: {worst:.3f}")
     return "\n".join(lines)
