@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--no-config", action="store_true", help="skip the configs/moons.yaml runs")
     args = parser.parse_args()
 
-    rows = {"`DANNClassifier()` (scikit-learn estimator)": [run_estimator(seed) for seed in range(args.seeds)]}
+    estimator = "`DANNClassifier(lambda_max=1.0)` (scikit-learn estimator)"
+    rows = {estimator: [run_estimator(seed) for seed in range(args.seeds)]}
     if not args.no_config:
         config = MOONS_CONFIGS["DANN"]
         rows[f"`{config}` (dann-lightning fit)"] = [run_config(config, seed, []) for seed in range(args.seeds)]

@@ -149,17 +149,11 @@ def test_the_changelog_releases_the_package_version():
     )
 
 
-# The lead rewrites these two for issue 25 (selection criteria); their commands follow when they land.
-REWRITTEN_ELSEWHERE = {REPO / "docs" / "selection.md", REPO / "docs" / "when-dann-helps.md"}
-
-
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(REPO)))
 def test_pages_read_a_checkpoint_only_from_a_run_folder_they_name(path):
     """`lightning_logs/version_0/...` holds only under a `--trainer.default_root_dir` that a fit on the
     same page names: every run (fit, test, predict) writes a new version under its root, so a bare
     `lightning_logs/version_0` is some other run's after the first command."""
-    if path in REWRITTEN_ELSEWHERE:
-        pytest.skip("rewritten by issue 25")
     text = path.read_text().replace("\\\n", " ")
     roots = set(re.findall(r"--trainer\.default_root_dir[ =](\S+)", text))
     for match in re.finditer(r"(\S*)lightning_logs/version_\d", text):
