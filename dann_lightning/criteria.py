@@ -59,6 +59,10 @@ class CandidateOutputs:
     sample_losses: Callable[[Tensor, Tensor], Tensor]
     reference: int = 0
     predict: Callable[[int, Tensor], Tensor] | None = None
+    # Which candidate of the full set each one is, and the density ratios computed so far by that
+    # index: a subset shares them (each costs a cross-validated domain classifier).
+    origin: tuple[int, ...] | None = None
+    ratio_cache: dict[int, Tensor] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def candidates(self) -> int:
@@ -72,6 +76,7 @@ class CandidateOutputs:
 
         return dataclasses.replace(
             self,
+            origin=tuple(self._origin(index) for index in indices),
             target_outputs=take(self.target_outputs),
             target_features=take(self.target_features),
             source_outputs=take(self.source_outputs),
@@ -80,6 +85,21 @@ class CandidateOutputs:
             predict=None if self.predict is None else (lambda index, x: self.predict(indices[index], x)),
         )
 
+    def _origin(self, index: int) -> int:
+        return index if self.origin is None else self.origin[index]
+
+    def density_ratios(self, index: int) -> Tensor:
+        """``p_target / p_source`` at the source rows, from a domain classifier on candidate ``index``'s
+        features ([`importance_weights`][dann_lightning.analysis.scores.importance_weights])."""
+        key = self._origin(index)
+        if key not in self.ratio_cache:
+            source, target = (
+                features[index].double().cpu().numpy() for features in (self.source_features, self.target_features)
+            )
+            ratios = importance_weights(source, target)
+            self.ratio_cache[key] = torch.as_tensor(ratios, dtype=torch.float64, device=self.source_outputs.device)
+        return self.ratio_cache[key]
+
     def target_probs(self) -> Tensor:
         return torch.softmax(self.target_outputs.double(), dim=-1)
 
@@ -87,11 +107,7 @@ class CandidateOutputs:
         """Density ratios ``p_target / p_source`` at the source rows, mean 1, from a domain classifier
         on the source-only candidate's features (one estimate for every candidate: their scores then
         estimate the same target risk)."""
-        weights = importance_weights(
-            self.source_features[self.reference].double().cpu().numpy(),
-            self.target_features[self.reference].double().cpu().numpy(),
-        )
-        weights = torch.as_tensor(weights, dtype=torch.float64, device=self.source_outputs.device)
+        weights = self.density_ratios(self.reference)
         return weights / weights.mean()
 
     def source_losses(self) -> Tensor:
@@ -211,10 +227,7 @@ def dev_rows(out: CandidateOutputs) -> Tensor:
     the weights and a control variate; lower is better."""
     rows = []
     for index, losses in enumerate(out.source_losses()):
-        weights = importance_weights(
-            out.source_features[index].double().cpu().numpy(), out.target_features[index].double().cpu().numpy()
-        )
-        weights = torch.as_tensor(weights, dtype=torch.float64, device=losses.device)
+        weights = out.density_ratios(index)
         weighted = weights * losses
         variance = weights.var() if len(weights) > 1 else weights.new_tensor(0.0)
         centred = torch.stack([weighted - weighted.mean(), weights - weights.mean()])
