@@ -49,10 +49,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", help="write every run's record here")
     parser.add_argument("--from-json", nargs="+", help="report these records instead of running")
+    parser.add_argument("--rerun-peers", help="train the peer_recipe runs of this records file again, in place")
     parser.add_argument("--show", nargs="+", default=DEFAULT_SHOW, help="contenders of the per-pair table")
     parser.add_argument("--best", type=int, default=30, help="rows of the ranked summary")
     args = parser.parse_args()
 
+    if args.rerun_peers:
+        rerun_peers(args.rerun_peers, args.workers)
+        args.from_json = [args.rerun_peers]
     if args.from_json:
         records, peers, command = {}, {}, []
         for path in args.from_json:
@@ -111,6 +115,23 @@ def run(args: argparse.Namespace) -> tuple[dict, dict]:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(saved) + "\n")
     return records, peers
+
+
+def rerun_peers(path: str, workers: int) -> None:
+    """Train every peer_recipe run of a records file again (same tasks, networks, seeds, epochs) and save it."""
+    saved = json.loads(Path(path).read_text())
+    epochs = int(saved["command"].split("--epochs ")[1].split()[0]) if "--epochs " in saved["command"] else 60
+    jobs = [
+        (pair["task"], pair["network"], "peer_recipe", seed, epochs, 64)
+        for pair in saved["pairs"]
+        for seed in range(len(pair["peer_recipe"]))
+    ]
+    with ProcessPoolExecutor(workers) as pool:
+        accuracies = iter(list(pool.map(peer_run, jobs)))
+    for pair in saved["pairs"]:
+        pair["peer_recipe"] = [next(accuracies) for _ in pair["peer_recipe"]]
+    saved["command"] += " (peer_recipe rerun with lambda_max=1.0)"
+    Path(path).write_text(json.dumps(saved) + "\n")
 
 
 if __name__ == "__main__":

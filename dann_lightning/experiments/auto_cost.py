@@ -63,7 +63,8 @@ def _digits(options: dict) -> tuple:
         discriminator_steps=2,
         **{"lambda_max": 1.0, **options},
     )
-    return model, ShiftDataModule("digits", batch_size=64)
+    options = {"image_size": 28, "target_domain": "digits-m", "blends_per_digit": 10}
+    return model, ShiftDataModule("digits", options=options, augment_shift=2, batch_size=64)
 
 
 def measure(setup: str, auto: bool, epochs: int) -> dict[str, float]:
