@@ -56,6 +56,7 @@ class CandidateSetting:
 
 
 SETTING_KEYS = tuple(field.name for field in fields(CandidateSetting))
+"""What a mapping in ``lambda_candidates`` may set."""
 
 
 def candidate_settings(candidates: Sequence[Any], objectives: Mapping[str, Any]) -> list[CandidateSetting]:

@@ -280,7 +280,8 @@ class LambdaSearch(Candidates):
         }
 
     def _named_scores(self) -> list[tuple[str, float]]:
-        return list(zip(self.names, self.last_scores.values(), strict=True))
+        """Each candidate's name and last score (none before the first validation)."""
+        return list(zip(self.names, self.last_scores.values(), strict=True)) if self.last_scores else []
 
     def end_training(self, model: nn.Module) -> None:
         """Copy the kept candidate, with the weights it ended training with, into ``model``; say which."""

@@ -48,7 +48,6 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
     # What None means for lambda_max and lambda_criterion: each estimator's measured choice.
     _default_lambda_max: float = 0.03
     _default_lambda_criterion: str = "iwa"
-    _default_lambda_keep: str = "best"
 
     def __init__(
         self,
@@ -60,7 +59,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
         lambda_max: float | str | None = None,
         lambda_candidates: Sequence[float] = DEFAULT_LAMBDA_CANDIDATES,
         lambda_criterion: str | None = None,
-        lambda_keep: str | None = None,
+        lambda_keep: str = "best",
         lambda_margin: float | None = None,
         mcc_weight: float = 0.0,
         label_shift: bool = False,
@@ -238,7 +237,7 @@ class _DANNEstimator(TransformerMixin, BaseEstimator):
             lambda_max=lambda_max,
             lambda_candidates=self.lambda_candidates,
             lambda_criterion=criterion,
-            lambda_keep=self._default_lambda_keep if self.lambda_keep is None else self.lambda_keep,
+            lambda_keep=self.lambda_keep,
             lambda_margin=self.lambda_margin,
             mcc_weight=self.mcc_weight,
             label_shift=self.label_shift,
@@ -280,20 +279,14 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
     """A DANN classifier with scikit-learn's interface, trained by a Lightning ``Trainer``.
 
     The networks are [`MLP`][dann_lightning.nets.MLP] features (``hidden_features``, activated), a
-    linear classifier and a [`DomainDiscriminator`][dann_lightning.nets.DomainDiscriminator]. The networks and
-    training are those of ``configs/moons.yaml``: features 128-128 ``tanh``, discriminator 128 ``tanh``,
-    Adam at 3e-4, the paper's lambda and learning-rate schedules, batch 64, 200 epochs; ``lambda_max``
-    is the module's default, 0.03, chosen on the shift suite (the config's 1.0 lost to source-only
-    on half of it: pass ``lambda_max=1.0`` for the config's run).
+    linear classifier and a [`DomainDiscriminator`][dann_lightning.nets.DomainDiscriminator], trained as
+    ``configs/moons.yaml`` trains them (tanh 128-128, Adam 3e-4, the paper's schedules, batch 64,
+    200 epochs) but with the module's ``lambda_max``, 0.03 (``lambda_max=1.0``: the config's run).
 
-    Inputs are standardised with the mean and standard deviation of the source rows ``X`` only
-    (``standardize=True``); target rows are scaled with the same statistics. Labels may be any
-    values (``classes_``); they are encoded as ``0 .. n_classes - 1`` inside. ``random_state`` seeds
-    the network initialisation and the shuffling of both domains (the caller's global random state
-    is left as it was); on CPU the same ``random_state`` gives the same model.
-
-    Training runs quietly (no logger, no checkpoints, no progress bar) unless ``verbose``.
-    Prediction runs on the CPU, whatever ``accelerator`` trained the model.
+    Inputs are standardised with the source rows' statistics (``standardize=True``). Labels may be
+    any values (``classes_``). ``random_state`` seeds the initialisation and the shuffling (the
+    caller's random state is left as it was); on CPU the same ``random_state`` gives the same model.
+    Training runs quietly unless ``verbose``; prediction runs on the CPU.
 
     scikit-learn's ``check_estimator`` cannot pass ``X_target``. A subclass whose ``fit(X, y)`` calls
     ``fit(X, y, X_target=X)`` passes every check of scikit-learn 1.9 (``tests/integration/test_sklearn_end_to_end.py``);
@@ -307,29 +300,19 @@ class DANNClassifier(ClassifierMixin, _DANNEstimator):
         activation: activation of both networks, one of
             [`dann_lightning.nets.ACTIVATIONS`][dann_lightning.nets.ACTIVATIONS].
         lr: Adam's initial learning rate.
-        loss: the loss on the source labels: ``None`` for the task's default (cross-entropy;
-            the regressor's mean squared error), or ``"huber"`` for the regressor (see
-            [`LOSSES`][dann_lightning.tasks.LOSSES]).
-        lambda_max: final weight of the reversed domain gradient; 0 trains source-only;
-            ``"auto"`` trains one model per ``lambda_candidates`` value and keeps the best by
-            ``lambda_criterion``, without target labels (``lambda_max_``, ``lambda_scores_``).
-            ``None``: the estimator's default, 0.03 here (the module's), 0.1 for
-            [`DANNRegressor`][dann_lightning.sklearn.DANNRegressor].
-        lambda_candidates: with ``lambda_max="auto"``: the candidates (``lambda_max`` values or
-            mappings of [settings][dann_lightning.candidate_settings.CandidateSetting]); must include 0.
-        lambda_criterion: with ``lambda_max="auto"``: a
-            [`LambdaCriterion`][dann_lightning.lambda_search.LambdaCriterion]; ``None``:
-            ``"iwa"`` (the module's).
-        lambda_keep: with ``lambda_max="auto"``: ``"best"`` or ``"combination"`` (IWA, with
-            ``lambda_criterion="iwa"``); ``None``: the estimator's default.
-        lambda_margin: with ``lambda_max="auto"``: keep an adapted candidate only if it beats
-            source-only by more than this many standard errors over the validation rows; ``None``:
-            the task's (1 here, 2 for the regressor).
-        mcc_weight: weight of the minimum class confusion loss (classifier only).
-        label_shift: reweigh source rows by estimated class ratios (IWDAN; classifier only).
-        validation_fraction: with ``lambda_max="auto"`` and a criterion that needs source labels
-            (``"source_acc"``, ``"dev"``, ``"iwcv"``, ``"iwa"``, ``"reverse"``): the fraction of
-            source rows held out to score on.
+        loss: ``None`` for the task's (cross-entropy; mean squared error), or the regressor's
+            ``"huber"`` ([`LOSSES`][dann_lightning.tasks.LOSSES]).
+        lambda_max: final weight of the reversed domain gradient (0: source-only); ``"auto"``
+            chooses among ``lambda_candidates`` without target labels (``lambda_max_``,
+            ``lambda_scores_``); ``None``: 0.03 here (the module's), 0.1 for the regressor.
+        lambda_candidates: as [`DANNLitModule`][dann_lightning.DANNLitModule]'s, like the next five.
+        lambda_criterion: ``None``: ``"iwa"``.
+        lambda_keep: ``"best"`` or ``"combination"``.
+        lambda_margin: ``None``: the task's.
+        mcc_weight: the classifier's only.
+        label_shift: the classifier's only.
+        validation_fraction: with ``lambda_max="auto"`` and a criterion that reads source labels
+            (``"iwa"``, the default): the fraction of source rows held out to score on.
         lambda_schedule: ``"ganin"`` (the paper's ramp) or ``"constant"``.
         lr_schedule: ``"ganin"``, ``"cosine"`` or ``"constant"``.
         batch_size: samples per domain per step; clipped to the smaller domain's number of rows.
@@ -407,13 +390,10 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
     of the source targets ``y`` (``y_mean_``, ``y_std_``); ``predict`` returns numbers in ``y``'s
     units. ``score`` is R².
 
-    Two defaults differ from the classifier's: ``lambda_max`` is 0.1 (on the regression shifts of
-    ``docs/regression.md`` 1.0 cost 18-64% in target RMSE, 0.1 cost 2-15%, and no setting beat
-    source-only), and ``lambda_max="auto"`` keeps an adapted candidate only two standard errors
-    ahead of source-only by ``"iwa"`` (at one, a small split kept a losing candidate:
-    ``python scripts/regression_auto.py``). Like the classifier, a subclass whose ``fit(X, y)`` calls
-    ``fit(X, y, X_target=X)`` passes scikit-learn's ``check_estimator``
-    (``tests/integration/test_sklearn_regressor_end_to_end.py``).
+    ``lambda_max`` defaults to 0.1 (on the regression shifts of ``docs/regression.md`` 1.0 cost
+    18-64% in target RMSE, 0.1 cost 2-15%); ``"auto"`` keeps an adapted candidate only two
+    standard errors ahead of source-only, the regression task's margin. A subclass whose
+    ``fit(X, y)`` calls ``fit(X, y, X_target=X)`` passes ``check_estimator``.
 
     Attributes:
         n_features_in_: number of input features.
@@ -439,7 +419,6 @@ class DANNRegressor(RegressorMixin, _DANNEstimator):
 
     _task = "regression"
     _default_lambda_max = 0.1
-    _default_lambda_criterion = "iwa"
 
     def fit(self, X: Any, y: Any, X_target: Any = None) -> DANNRegressor:
         """Train on source rows ``X`` with numeric targets ``y``, shape ``(n_samples,)``, and

@@ -41,7 +41,7 @@ class MinimalDANN(L.LightningModule):
         classifier: nn.Module,
         discriminator: nn.Module,
         optimizer: Callable[[Iterable[Tensor]], Optimizer] = torch.optim.Adam,
-        lambda_max: float = 0.1,
+        lambda_max: float = 0.03,  # DANNLitModule's default
     ) -> None:
         super().__init__()
         self.feature_extractor, self.classifier, self.discriminator = feature_extractor, classifier, discriminator
