@@ -387,7 +387,7 @@ def test_cli_chooses_lambda_automatically_and_the_checkpoint_keeps_the_choice(tm
     assert chosen in (0.0, 1.0)
     metrics = cli.trainer.callback_metrics
     assert metrics["val/auto/lambda_max"].item() == chosen
-    assert {"val/auto/consistency_lambda_0", "val/auto/consistency_lambda_1"} <= set(metrics)
+    assert {"val/auto/iwa_lambda_0", "val/auto/iwa_lambda_1"} <= set(metrics)
     events = EventAccumulator(str(Path(cli.trainer.log_dir)))
     events.Reload()
     assert "val/auto/lambda_max" in events.Tags()["scalars"]

@@ -11,7 +11,7 @@ def test_lambda_auto_in_the_suite_keeps_the_accuracy_of_one_candidate_trained_al
     network = suite.NETWORKS["relu64"]
     alone = {
         contender: suite.target_accuracy(task, network, contender, 0, epochs=2, batch=128)
-        for contender in ["source_only", "dann", "dann_lambda_0.3", "dann_lambda_1"]  # 0, 0.1, 0.3, 1
+        for contender in ["source_only", "dann_lambda_0.1", "dann_lambda_0.3", "dann_lambda_1"]  # the candidates
     }
     assert len(set(alone.values())) == 4  # each lambda ends elsewhere: the match below names one
     kept = suite.target_accuracy(task, network, "dann_auto", 0, epochs=2, batch=128)
